@@ -20,6 +20,9 @@ SHARED_REDIS = os.environ.get("AMC_TEST_REDIS", "redis://127.0.0.1:6379")
 
 
 def _worker_db() -> int:
+    """Pick this run's database: AMC_TEST_REDIS_DB, else one per xdist worker."""
+    if "AMC_TEST_REDIS_DB" in os.environ:
+        return int(os.environ["AMC_TEST_REDIS_DB"])
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     return 1 + int(worker.removeprefix("gw") or 0) % 15
 
