@@ -8,8 +8,16 @@ the same contract; the app never knows which one it drives.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar, runtime_checkable
+
+from services.audit import AuditLog
+from services.clock import Clock
+from services.settings import Settings
+
+log = logging.getLogger(__name__)
 
 T_co = TypeVar("T_co", covariant=True)
 
@@ -54,3 +62,40 @@ class Outcome:
     ok: bool
     message: str
     details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Environment:
+    """Everything the app drives: providers per pane and the services behind them.
+
+    Attributes:
+        settings: The effective settings.
+        clock: Time source for ages and records.
+        mode: "demo" or "live"; shown on screen and in every output.
+        providers: Pane id → provider of that pane's state.
+        services: Pane id → the service object its pane binds to for actions.
+        audit: Where every mutation is recorded.
+        closers: Called in reverse order by `close()` (stop servers, clients).
+    """
+
+    settings: Settings
+    clock: Clock
+    mode: str
+    providers: dict[str, Provider[Any]]
+    services: dict[str, Any]
+    audit: AuditLog
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    @property
+    def is_demo(self) -> bool:
+        """True when running on the embedded demo environment."""
+        return self.mode == "demo"
+
+    def close(self) -> None:
+        """Release every resource, continuing past failures (they are logged)."""
+        while self.closers:
+            closer = self.closers.pop()
+            try:
+                closer()
+            except Exception:  # noqa: BLE001 - shutdown must finish
+                log.exception("error while closing %r", closer)
