@@ -504,7 +504,7 @@ def _api_candidate(item: Mapping[str, Any]) -> ApiCandidate:
     """Read one AMC API squeeze candidate (its score is a BMS score, §2.4)."""
     score = _num(item.get("score", item.get("bms_score")))
     if score is not None and score <= 1:
-        score *= 100.0
+        score = round(score * 100.0, 2)
     tier = str(item.get("squeeze_tier") or "?")
     return ApiCandidate(
         str(item.get("symbol", "?")), score, tier, "AMC API (BMS score)"
