@@ -1,0 +1,217 @@
+"""Score a whole market universe with one of the AMC strategies, vectorised.
+
+`bms` is what production served at e357c8b (RealBMSEngine, quirks included);
+`hybrid_v1` and `legacy_v0` are the documented discover.py strategies. Pure functions
+over pandas frames: no I/O, no clock, no Textual.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from services import scoring_explain as ex
+from services import scoring_rules as rules
+from services.scoring_explain import Contribution
+from services.scoring_features import bms_features, features
+from services.scoring_rules import squeeze_assumptions, squeeze_score
+from services.scoring_strategies import (
+    PRESETS,
+    HybridPreset,
+    score_hybrid,
+    score_legacy,
+    strategy_theses,
+)
+
+__all__ = [
+    "PRESETS",
+    "STRATEGIES",
+    "Contribution",
+    "HybridPreset",
+    "explain",
+    "features",
+    "score_universe",
+    "squeeze_assumptions",
+    "squeeze_score",
+    "to_candidate_dict",
+]
+
+logger = logging.getLogger(__name__)
+
+STRATEGIES = ("bms", "hybrid_v1", "legacy_v0")
+KEPT_ACTIONS = ("TRADE_READY", "MONITOR", "WATCHLIST", "TIER_1", "TIER_2", "TIER_3")
+
+
+def score_universe(
+    bars: pd.DataFrame,
+    reference: pd.DataFrame | None = None,
+    strategy: str = "bms",
+    preset: str = "balanced_default",
+    limit: int | None = None,
+    *,
+    keep_invalid: bool = False,
+) -> pd.DataFrame:
+    """Score every symbol of `bars` and return the candidates, best first.
+
+    Args:
+        bars: Long daily bars (frames brief). Any numeric dtype; NaN, ±inf, zero
+            and negative values are discarded and reported in `invalid`.
+        reference: Reference data indexed by symbol (frames brief), or None.
+        strategy: One of STRATEGIES.
+        preset: A key of PRESETS (hybrid_v1 only).
+        limit: Keep at most this many rows (None keeps all).
+        keep_invalid: Also return symbols whose inputs were too broken to score,
+            with a NaN score and action "INVALID", after every scored row.
+
+    Returns:
+        A frame indexed by symbol: score (0–100), action, confidence, the `c_*`
+        components, the display features, thesis, invalid (and strategy-specific
+        columns), sorted by score descending with missing scores last.
+        `attrs["trace"]` holds the count of symbols after each stage.
+
+    Raises:
+        ValueError: For an unknown strategy or preset.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; expected one of {STRATEGIES}")
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; expected one of {tuple(PRESETS)}")
+
+    if strategy == "bms":
+        scored, trace = score_bms(bms_features(bars, reference))
+        thesis: Callable[[pd.DataFrame], list[str]] = _theses
+    elif strategy == "hybrid_v1":
+        scored, trace = score_hybrid(features(bars, reference), PRESETS[preset], limit)
+        thesis = strategy_theses
+    else:
+        scored, trace = score_legacy(features(bars, reference), limit)
+        thesis = strategy_theses
+
+    result = _finish(scored, keep_invalid, limit, thesis)
+    result.attrs.update(strategy=strategy, preset=preset, trace=trace)
+    return result
+
+
+def score_bms(feats: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Apply RealBMSEngine's gates, components, bonus and action (contract §4.4).
+
+    Returns every symbol (gated-out and rejected ones with action REJECT) and the
+    stage counts; `_finish` drops the rejects as the production job did.
+    """
+    rv = feats["bms_rel_vol"].to_numpy()
+    price, d_m = feats["price"].to_numpy(), feats["dollar_volume"].to_numpy() / 1e6
+    out = pd.DataFrame(index=feats.index)
+    out["c_volume_surge"] = rules.bms_volume_surge(rv)
+    out["c_price_momentum"] = rules.bms_momentum(feats["momentum_1d"].to_numpy())
+    out["c_volatility_expansion"] = rules.bms_volatility(feats["atr_pct"].to_numpy())
+    out["c_risk_filter"] = rules.bms_risk(d_m)
+    out["c_bonus"] = rules.bms_bonus(rv)
+
+    weighted = sum(out[f"c_{name}"] * w for name, w in rules.BMS_WEIGHTS.items())
+    # The candidate shape promises 0–100; 99 + 4 could otherwise exceed it.
+    score = np.minimum(np.round(weighted + out["c_bonus"], 2), 100.0).to_numpy()
+    gated = (price >= rules.BMS_PRICE_MIN) & (price <= rules.BMS_PRICE_MAX)
+    gated &= d_m >= rules.BMS_MIN_DOLLAR_VOLUME_M
+    out["score"] = np.where(gated | np.isnan(score), score, np.nan)
+    out["action"], out["confidence"] = rules.bms_action(out["score"].to_numpy())
+    out.loc[~gated & ~np.isnan(score), "action"] = "REJECT"
+
+    out = out.join(feats[[c for c in feats if c not in out]])
+    out["volume_surge"] = out["bms_rel_vol"]
+    out["risk_level"] = "MEDIUM"
+    out["scorable"] = ~np.isnan(score)
+    trace = {
+        "universe": len(feats),
+        "gates": int(gated.sum()),
+        "kept": int(out["action"].isin(["TRADE_READY", "MONITOR"]).sum()),
+    }
+    return out, trace
+
+
+def _finish(
+    scored: pd.DataFrame,
+    keep_invalid: bool,
+    limit: int | None,
+    thesis: Callable[[pd.DataFrame], list[str]],
+) -> pd.DataFrame:
+    """Drop rejects, mark unscorable rows, sort best first and add the thesis."""
+    kept = scored["action"].isin(KEPT_ACTIONS).to_numpy()
+    if keep_invalid:
+        unscorable = ~scored["scorable"].to_numpy(dtype=bool)
+        scored.loc[unscorable, "score"] = np.nan
+        scored.loc[unscorable, "action"] = "INVALID"
+        scored.loc[unscorable, "confidence"] = "NONE"
+        kept |= unscorable
+    result = scored[kept].drop(columns="scorable")
+    result.index.name = "symbol"
+    result = result.sort_values(
+        ["score", "symbol"], ascending=[False, True], na_position="last", kind="stable"
+    )
+    if limit is not None:
+        result = result.head(limit)
+    result = result.copy()
+    result["thesis"] = thesis(result)
+    return result
+
+
+def _theses(frame: pd.DataFrame) -> list[str]:
+    """Build the BMS-format thesis line for every row."""
+    columns = ["price", "bms_rel_vol", "momentum_1d", "atr_pct"]
+    return [
+        _thesis(str(symbol), *values)
+        for symbol, values in zip(frame.index, frame[columns].to_numpy(), strict=True)
+    ]
+
+
+def _thesis(symbol: str, price: float, rv: float, m: float, a: float) -> str:
+    """Format "<SYM>: $<price>, <rv>x vol, <±m>% momentum, <a>% ATR"."""
+    if any(math.isnan(x) for x in (price, rv, m, a)):
+        return f"{symbol}: incomplete data"
+    return f"{symbol}: ${price:.2f}, {rv:.1f}x vol, {m:+.1f}% momentum, {a:.1f}% ATR"
+
+
+def explain(row: pd.Series, strategy: str) -> list[Contribution]:
+    """Break one scored row into the contributions that add up to its score.
+
+    Args:
+        row: A row of `score_universe(..., strategy=strategy)`.
+        strategy: The strategy that produced it.
+
+    Raises:
+        ValueError: For an unknown strategy.
+    """
+    explainers = {
+        "bms": ex.explain_bms,
+        "hybrid_v1": ex.explain_hybrid,
+        "legacy_v0": ex.explain_legacy,
+    }
+    if strategy not in explainers:
+        raise ValueError(f"unknown strategy {strategy!r}")
+    return explainers[strategy](row)
+
+
+def to_candidate_dict(row: pd.Series, strategy: str) -> dict[str, Any]:
+    """Render one scored row as the real system's candidate JSON object.
+
+    For `bms` this is the RealBMSEngine shape (contract §2.4); every strategy adds
+    `score` (0–100) and `strategy`. NaN becomes None so the result is JSON-able.
+
+    Raises:
+        ValueError: For an unknown strategy.
+    """
+    renderers = {
+        "bms": ex.bms_candidate,
+        "hybrid_v1": ex.hybrid_candidate,
+        "legacy_v0": ex.legacy_candidate,
+    }
+    if strategy not in renderers:
+        raise ValueError(f"unknown strategy {strategy!r}")
+    item = renderers[strategy](str(row.name), row)
+    item["score"] = ex.num(row["score"])
+    item["strategy"] = strategy
+    return item

@@ -1,0 +1,251 @@
+"""Per-symbol features the scoring strategies read, computed over the whole universe.
+
+The formulas follow the AMC contract (§4.4 for BMS, §4.5 "enrich" for the strategies
+in discover.py), quirks included; each feature is documented where it is computed.
+Pure numpy/pandas over a `Panel`: no scoring decisions and no I/O.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from services.scoring_panel import Panel, build_panel, clean_reference
+
+# The original enrich step fetched about 85 daily bars per symbol.
+ENRICH_BARS = 85
+FULL_WIDTH = 90
+BMS_WIDTH = 31
+COMPRESSION_WINDOW = 20
+COMPRESSION_HISTORY = 60
+MEME_TICKERS = ("AMC", "GME", "BBBY", "APE", "MULN", "SNDL")
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den, NaN where the denominator is zero, negative or missing."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def _mean_before(values: np.ndarray, n: int) -> np.ndarray:
+    """Mean of the n bars before the last one (NaN-aware), per symbol."""
+    window = values[:, -1 - n : -1]
+    with np.errstate(invalid="ignore"):
+        counts = np.sum(~np.isnan(window), axis=1)
+        return np.where(
+            counts > 0, np.nansum(window, axis=1) / np.maximum(counts, 1), np.nan
+        )
+
+
+def last_bar_features(panel: Panel) -> pd.DataFrame:
+    """Features of the previous session's bar, the only ones BMS reads.
+
+    Columns: price, change_pct (close-to-close %), momentum_1d (open-to-close %, the
+    BMS quirk), atr_pct (one-day range (h − l)/c in %, the BMS "ATR"), volume,
+    dollar_volume, bms_rel_vol (max(1, volume / 10 M), the BMS volume-size proxy) and
+    rel_vol (last volume / mean of the previous 30; NaN with fewer than 31 bars).
+    """
+    close, volume = panel.last("close"), panel.last("volume")
+    prev_close = panel.last("close", 1)
+    frame = pd.DataFrame(index=panel.symbols)
+    frame["price"] = close
+    frame["change_pct"] = (_ratio(close, prev_close) - 1) * 100
+    frame["momentum_1d"] = (_ratio(close, panel.last("open")) - 1) * 100
+    frame["atr_pct"] = _ratio(panel.last("high") - panel.last("low"), close) * 100
+    frame["volume"] = volume
+    frame["dollar_volume"] = close * volume
+    frame["bms_rel_vol"] = np.maximum(1.0, volume / 1e6 / 10)
+    frame.loc[np.isnan(volume), "bms_rel_vol"] = np.nan
+    enough = panel.n_bars >= 31
+    frame["rel_vol"] = np.where(
+        enough, _ratio(volume, _mean_before(panel.bars["volume"], 30)), np.nan
+    )
+    frame["n_bars"] = panel.n_bars
+    return frame
+
+
+def volume_spike(panel: Panel) -> pd.DataFrame:
+    """The enrich step's spike: max(0.8·v/avg5, 0.9·v/avg10, v/avg30).
+
+    Needs 31 bars, else 0, as the original did; an average of zero or a missing one
+    drops its term. Also `early_detection` (v/avg5 ≥ 2.5 or v/avg10 ≥ 5).
+    """
+    volume, last = panel.bars["volume"], panel.last("volume")
+    r5 = _ratio(last, _mean_before(volume, 5))
+    r10 = _ratio(last, _mean_before(volume, 10))
+    r30 = _ratio(last, _mean_before(volume, 30))
+    terms = np.column_stack([0.8 * r5, 0.9 * r10, r30])
+    has_term = ~np.all(np.isnan(terms), axis=1)
+    best = np.where(
+        has_term, np.nanmax(np.where(np.isnan(terms), -np.inf, terms), axis=1), 0.0
+    )
+    enough = panel.n_bars >= 31
+    frame = pd.DataFrame(index=panel.symbols)
+    frame["spike"] = np.where(enough, best, 0.0)
+    frame["early_detection"] = enough & ((r5 >= 2.5) | (r10 >= 5))
+    return frame
+
+
+def average_true_range(panel: Panel, n: int = 14) -> np.ndarray:
+    """Mean true range of the last n bars over the last close (a fraction).
+
+    True range = max(h − l, |h − prev c|, |l − prev c|); NaN without n + 1 bars.
+    """
+    high, low, close = panel.bars["high"], panel.bars["low"], panel.bars["close"]
+    prev = close[:, -n - 1 : -1]
+    h, lo = high[:, -n:], low[:, -n:]
+    tr = np.maximum.reduce([h - lo, np.abs(h - prev), np.abs(lo - prev)])
+    atr = np.mean(tr, axis=1)
+    return np.where(panel.n_bars >= n + 1, _ratio(atr, close[:, -1]), np.nan)
+
+
+def ema(closes: np.ndarray, period: int, n_bars: np.ndarray) -> np.ndarray:
+    """EMA seeded with the first close of the series, multiplier 2/(period + 1).
+
+    NaN when the series is shorter than `period` (the original returned None).
+    """
+    k = 2.0 / (period + 1)
+    value = np.full(closes.shape[0], np.nan)
+    for column in closes.T:
+        step = value + k * (column - value)
+        value = np.where(
+            np.isnan(value), column, np.where(np.isnan(column), value, step)
+        )
+    return np.where(n_bars >= period, value, np.nan)
+
+
+def rsi(closes: np.ndarray, n_bars: np.ndarray, period: int = 14) -> np.ndarray:
+    """RSI with simple averages of the last `period` changes.
+
+    50 with too little data, 100 when the average loss is zero.
+    """
+    change = np.diff(closes[:, -period - 1 :], axis=1)
+    gain = np.mean(np.clip(change, 0, None), axis=1)
+    loss = np.mean(np.clip(-change, 0, None), axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = np.where(loss == 0, 100.0, 100 - 100 / (1 + gain / loss))
+    return np.where((n_bars >= period + 1) & ~np.isnan(gain), value, 50.0)
+
+
+def compression(panel: Panel) -> np.ndarray:
+    """Percentile of the latest Bollinger width among the last 60 (0 = tightest).
+
+    Width = 4·σ(20 closes, population) / the window's last close. The percentile
+    is the share of the last 60 widths strictly narrower than the latest one.
+    NaN with fewer than 20 closes.
+    """
+    close = panel.bars["close"]
+    windows = np.lib.stride_tricks.sliding_window_view(
+        close, COMPRESSION_WINDOW, axis=1
+    )
+    widths = 4 * windows.std(axis=2) / close[:, COMPRESSION_WINDOW - 1 :]
+    widths = widths[:, -COMPRESSION_HISTORY:]
+    latest = widths[:, -1:]
+    valid = ~np.isnan(widths)
+    narrower = np.sum(valid & (widths < latest), axis=1)
+    return np.where(
+        np.isnan(latest[:, 0]), np.nan, narrower / np.maximum(valid.sum(axis=1), 1)
+    )
+
+
+def trend_features(panel: Panel) -> pd.DataFrame:
+    """EMA9/EMA20, RSI-14, VWAP reclaim and consecutive up days."""
+    closes = panel.bars["close"][:, -ENRICH_BARS:]
+    n = np.minimum(panel.n_bars, ENRICH_BARS)
+    frame = pd.DataFrame(index=panel.symbols)
+    frame["ema9"] = ema(closes, 9, n)
+    frame["ema20"] = ema(closes, 20, n)
+    frame["rsi14"] = rsi(closes, n)
+    frame["vwap20"] = _vwap(panel, 20)
+    frame["vwap_reclaim"] = panel.last("close") > frame["vwap20"].to_numpy()
+    up = panel.bars["close"][:, 1:] > panel.bars["close"][:, :-1]
+    frame["consec_up_days"] = np.cumprod(up[:, ::-1], axis=1).sum(axis=1)
+    return frame
+
+
+def _vwap(panel: Panel, n: int) -> np.ndarray:
+    """Typical-price VWAP of the last n bars."""
+    high, low = panel.bars["high"][:, -n:], panel.bars["low"][:, -n:]
+    close, volume = panel.bars["close"][:, -n:], panel.bars["volume"][:, -n:]
+    typical = (high + low + close) / 3
+    return _ratio(np.nansum(typical * volume, axis=1), np.nansum(volume, axis=1))
+
+
+def heuristics(frame: pd.DataFrame) -> pd.DataFrame:
+    """The enrich step's social_rank and has_news_catalyst guesses."""
+    spike, r1 = frame["spike"].to_numpy(), np.abs(frame["r1"].to_numpy())
+    atr = frame["atr14"].to_numpy()
+    social = np.select([spike >= 10, spike >= 5, spike >= 3], [0.4, 0.2, 0.1], 0.0)
+    social += np.select([r1 >= 0.15, r1 >= 0.10, r1 >= 0.05], [0.3, 0.2, 0.1], 0.0)
+    social += np.where(frame.index.isin(MEME_TICKERS), 0.2, 0.0)
+    out = pd.DataFrame(index=frame.index)
+    out["social_rank"] = np.minimum(social, 1.0)
+    out["news_catalyst"] = ((spike >= 5) & (r1 >= 0.10)) | (atr >= 0.15)
+    return out
+
+
+def returns(panel: Panel) -> pd.DataFrame:
+    """One- and five-bar returns as fractions."""
+    close = panel.last("close")
+    frame = pd.DataFrame(index=panel.symbols)
+    frame["r1"] = _ratio(close, panel.last("close", 1)) - 1
+    frame["r5"] = _ratio(close, panel.last("close", 5)) - 1
+    return frame
+
+
+def reference_features(
+    reference: pd.DataFrame | None, symbols: pd.Index
+) -> pd.DataFrame:
+    """Reference columns aligned on `symbols`, plus short interest / float."""
+    ref, invalid = clean_reference(reference, symbols)
+    ref["si_frac"] = _ratio(
+        ref["short_interest"].to_numpy(), ref["float_shares"].to_numpy()
+    )
+    ref["ref_invalid"] = invalid
+    return ref
+
+
+def bms_features(
+    bars: pd.DataFrame, reference: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """The cheap feature set: last-bar features, reference columns and `invalid`."""
+    panel = build_panel(bars, BMS_WIDTH)
+    return _with_reference(last_bar_features(panel), panel, reference)
+
+
+def features(bars: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every feature the three strategies read, one row per symbol.
+
+    Args:
+        bars: The long bars frame (frames brief): symbol, date, open, high, low,
+            close, volume. Any numeric dtype; bad values are discarded and reported.
+        reference: Reference data indexed by symbol, or None.
+
+    Returns:
+        A frame indexed by symbol with the last-bar features (see
+        `last_bar_features`), r1, r5, spike, early_detection, atr14 (fraction),
+        compression_pct, ema9, ema20, rsi14, vwap20, vwap_reclaim, consec_up_days,
+        social_rank, news_catalyst, the reference columns, si_frac and `invalid`
+        ("" or why inputs were discarded).
+    """
+    panel = build_panel(bars, FULL_WIDTH)
+    frame = last_bar_features(panel).join(returns(panel)).join(volume_spike(panel))
+    frame["atr14"] = average_true_range(panel)
+    frame["compression_pct"] = compression(panel)
+    frame = frame.join(trend_features(panel))
+    frame = frame.join(heuristics(frame))
+    return _with_reference(frame, panel, reference)
+
+
+def _with_reference(
+    frame: pd.DataFrame, panel: Panel, reference: pd.DataFrame | None
+) -> pd.DataFrame:
+    """Join the reference columns and fold both invalid reasons into `invalid`."""
+    ref = reference_features(reference, panel.symbols)
+    both = [
+        a if not b else (f"{a}; {b}" if a else b)
+        for a, b in zip(panel.invalid, ref["ref_invalid"], strict=True)
+    ]
+    frame = frame.join(ref.drop(columns="ref_invalid"))
+    frame["invalid"] = pd.Series(both, index=frame.index, dtype=object)
+    return frame

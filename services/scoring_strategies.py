@@ -1,0 +1,362 @@
+"""The discover.py strategies, `hybrid_v1` and `legacy_v0`, over a features frame.
+
+It owns their shared pipeline (universe, pre-rank, compression, squeeze stages of
+contract §4.5), the hybrid calibration presets (§4.6) and both scorers. Pure pandas
+and numpy: no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from services import scoring_rules as rules
+from services.scoring_rules import clamp01, squeeze_assumptions, squeeze_score
+
+PRERANK_TOP = 400
+MAX_CANDIDATES = 50
+PLACEHOLDER_FLOAT = 50_000_000.0
+PLACEHOLDER_CALL_PUT = 1.0
+PLACEHOLDER_IV_PERCENTILE = 0.5
+HYBRID_TRADE_READY = 70.0
+HYBRID_WATCHLIST = 50.0
+HYBRID_PARTS = ("vm", "sq", "ca", "op", "te")
+HYBRID_NAMES = {
+    "vm": "volume_momentum",
+    "sq": "squeeze",
+    "ca": "catalyst",
+    "op": "options",
+    "te": "technical",
+}
+
+
+@dataclass(frozen=True)
+class HybridPreset:
+    """Weights and thresholds of one hybrid_v1 calibration preset.
+
+    Attributes:
+        weights: Normalised weights of vm, sq, ca, op, te (sum 1).
+        min_relvol: T_rv, the relative volume where the VM volume term starts.
+        min_atr: T_atr, the ATR fraction where the VM ATR term starts.
+        rsi_band: RSI range that earns the TE RSI term.
+        iv_percentile_min: I, as a fraction.
+        float_max: Largest float that still earns the 0.6 float bonus.
+        source: Which calibration file the values come from.
+    """
+
+    weights: dict[str, float]
+    min_relvol: float = 0.5
+    min_atr: float = 0.02
+    rsi_band: tuple[float, float] = (60.0, 70.0)
+    iv_percentile_min: float = 0.80
+    float_max: float = 75_000_000.0
+    source: str = "calibration/active.json v1.1.0"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _normalised(weights: dict[str, float]) -> dict[str, float]:
+    """Scale weights so they sum to 1, as the original loader did."""
+    total = sum(weights.values())
+    return {key: value / total for key, value in weights.items()}
+
+
+_BALANCED = {"vm": 0.35, "sq": 0.25, "ca": 0.20, "op": 0.10, "te": 0.10}
+PRESETS: dict[str, HybridPreset] = {
+    "balanced_default": HybridPreset(_normalised(_BALANCED)),
+    "squeeze_aggressive": HybridPreset(
+        _normalised({"vm": 0.30, "sq": 0.35, "ca": 0.20, "op": 0.10, "te": 0.05})
+    ),
+    "catalyst_heavy": HybridPreset(
+        _normalised({"vm": 0.30, "sq": 0.20, "ca": 0.35, "op": 0.10, "te": 0.05})
+    ),
+    # The v1.2.0-emergency file carried relaxed thresholds along with this preset.
+    "resilient_discovery": HybridPreset(
+        _normalised({"vm": 0.40, "sq": 0.30, "ca": 0.15, "op": 0.10, "te": 0.05}),
+        min_relvol=0.3,
+        min_atr=0.015,
+        rsi_band=(55.0, 75.0),
+        iv_percentile_min=0.70,
+        float_max=100_000_000.0,
+        source="calibration/active.json v1.2.0-emergency",
+    ),
+}
+
+
+def _col(frame: pd.DataFrame, name: str) -> np.ndarray:
+    """A column as a float64 array."""
+    return frame[name].to_numpy(dtype="float64")
+
+
+def universe_stage(feats: pd.DataFrame) -> np.ndarray:
+    """Stage 1: 0.01 ≤ price ≤ 100, dollar volume ≥ 50 k, volume ≥ 100 k shares."""
+    price, volume = _col(feats, "price"), _col(feats, "volume")
+    return (
+        (price > 0)
+        & (price <= 100)
+        & (price >= 0.01)
+        & (price * volume >= 50_000)
+        & (volume >= 100_000)
+    )
+
+
+def prerank_points(price: np.ndarray, volume: np.ndarray) -> np.ndarray:
+    """Stage 3 points: +3 for $2–25 (else +2 for $1–50), +2 for ≥ 1 M shares (else +1
+    for ≥ 500 k)."""
+    points = np.select(
+        [(price >= 2) & (price <= 25), (price >= 1) & (price <= 50)], [3, 2], 0
+    )
+    return points + np.select([volume >= 1_000_000, volume >= 500_000], [2, 1], 0)
+
+
+def _top(
+    frame: pd.DataFrame, keys: list[str], ascending: list[bool], n: int
+) -> pd.Index:
+    """Index of the first n rows ordered by keys, ties broken by symbol."""
+    ordered = frame.sort_values(
+        [*keys, "symbol"],
+        ascending=[*ascending, True],
+        kind="stable",
+        na_position="last",
+    )
+    return ordered.index[:n]
+
+
+def squeeze_stage(feats: pd.DataFrame) -> pd.DataFrame:
+    """Stage 6: the detector's score on vr = max(spike, 1.5), its rejections and the
+    SI-confidence pass bar (0.15 / 0.20 / 0.40)."""
+    vr = np.maximum(feats["spike"].fillna(0.0), 1.5)
+    score, pattern, confidence = squeeze_score(
+        vr, feats["si_frac"], feats["float_shares"], feats["borrow_fee"]
+    )
+    price = _col(feats, "price")
+    float_used = feats["float_shares"].where(
+        feats["float_shares"] > 0, PLACEHOLDER_FLOAT
+    )
+    rejected = (price < 0.50) | (price > 50) | (price * float_used.to_numpy() > 750e6)
+    known_si = np.isfinite(_col(feats, "si_frac"))
+    proxy = feats["float_is_proxy"].to_numpy(dtype=bool)
+    bar = np.select([known_si & ~proxy, known_si], [0.15, 0.20], 0.40)
+    out = pd.DataFrame(index=feats.index)
+    out["squeeze_score"] = score
+    out["squeeze_pattern"] = pattern
+    out["squeeze_confidence"] = confidence
+    out["squeeze_bar"] = bar
+    out["squeeze_pass"] = ~rejected & (score.to_numpy() >= bar)
+    out["assumed"] = squeeze_assumptions(
+        feats["si_frac"], feats["float_shares"], feats["borrow_fee"]
+    )
+    return out
+
+
+def pipeline(
+    feats: pd.DataFrame, limit: int | None
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Run stages 1–6 of select_candidates and return the survivors with squeeze data.
+
+    Returns:
+        The surviving rows of `feats` joined with the squeeze columns, and the
+        count of symbols after each stage.
+    """
+    trace = {"universe": len(feats)}
+    stage = feats[universe_stage(feats)]
+    trace["filtered"] = len(stage)
+
+    ranked = stage.assign(
+        _points=prerank_points(_col(stage, "price"), _col(stage, "volume"))
+    )
+    stage = stage.loc[_top(ranked, ["_points", "volume"], [False, False], PRERANK_TOP)]
+    trace["prerank"] = len(stage)
+
+    tight = stage[stage["compression_pct"] <= 0.50]
+    stage = stage.loc[
+        _top(tight, ["compression_pct"], [True], (limit or MAX_CANDIDATES) * 3)
+    ]
+    trace["compression"] = len(stage)
+
+    stage = stage.join(squeeze_stage(stage))
+    stage = stage[stage["squeeze_pass"]]
+    trace["squeeze"] = len(stage)
+    return stage, trace
+
+
+def _scorable(feats: pd.DataFrame) -> pd.Series:
+    """True where the last bar is complete enough to score at all."""
+    needed = ["price", "volume", "momentum_1d", "atr_pct"]
+    return feats[needed].notna().all(axis=1)
+
+
+def _unscored(feats: pd.DataFrame, kept: pd.DataFrame) -> pd.DataFrame:
+    """Rows that did not survive, with NaN scores, marked REJECT or unscorable."""
+    rest = feats.drop(index=kept.index)
+    rest = rest.assign(score=np.nan, action="REJECT", confidence="NONE")
+    rest["scorable"] = _scorable(rest)
+    return rest
+
+
+def hybrid_subscores(stage: pd.DataFrame, preset: HybridPreset) -> pd.DataFrame:
+    """The five 0–1 subscores of hybrid_v1 and their parts (contract §4.5)."""
+    p = preset
+    floats = stage["float_shares"].where(stage["float_shares"] > 0, PLACEHOLDER_FLOAT)
+    fl = floats.to_numpy(dtype="float64")
+    out = pd.DataFrame(index=stage.index)
+    out["relvol_score"] = clamp01(
+        (_col(stage, "rel_vol") - p.min_relvol) / (8 - p.min_relvol)
+    )
+    out["uptrend_score"] = clamp01((_col(stage, "consec_up_days") - 2) / 4)
+    out["vwap_score"] = stage["vwap_reclaim"].to_numpy(dtype=bool).astype(float)
+    out["atr_score"] = clamp01((_col(stage, "atr14") - p.min_atr) / (0.10 - p.min_atr))
+    out["float_bonus"] = np.select([fl <= 50e6, fl <= p.float_max], [1.0, 0.6], 0.0)
+    out["si_score"] = clamp01(_col(stage, "si_frac") / 0.40)
+    out["borrow_score"] = clamp01(_col(stage, "borrow_fee") / 0.50)
+    out["util_score"] = clamp01((_col(stage, "utilization") - 0.70) / 0.30)
+    out["cpr_score"] = clamp01(np.full(len(stage), (PLACEHOLDER_CALL_PUT - 1) / 2))
+    ivp = (PLACEHOLDER_IV_PERCENTILE - p.iv_percentile_min) / (1 - p.iv_percentile_min)
+    out["ivp_score"] = clamp01(np.full(len(stage), ivp))
+    ema9 = np.nan_to_num(_col(stage, "ema9"), nan=0.0)
+    out["ema_cross"] = (ema9 > np.nan_to_num(_col(stage, "ema20"), nan=0.0)).astype(
+        float
+    )
+    rsi = _col(stage, "rsi14")
+    out["rsi_band_score"] = ((rsi >= p.rsi_band[0]) & (rsi <= p.rsi_band[1])).astype(
+        float
+    )
+    news = stage["news_catalyst"].to_numpy(dtype=bool).astype(float)
+
+    out["c_vm"] = (
+        0.45 * out["relvol_score"]
+        + 0.20 * out["uptrend_score"]
+        + 0.20 * out["vwap_score"]
+        + 0.15 * out["atr_score"]
+    )
+    out["c_sq"] = (
+        0.35 * out["float_bonus"]
+        + 0.35 * out["si_score"]
+        + 0.15 * out["borrow_score"]
+        + 0.15 * out["util_score"]
+    )
+    out["c_ca"] = 0.5 * news + 0.5 * clamp01(_col(stage, "social_rank"))
+    out["c_op"] = 0.6 * out["cpr_score"] + 0.4 * out["ivp_score"]
+    out["c_te"] = 0.6 * out["ema_cross"] + 0.4 * out["rsi_band_score"]
+    return out
+
+
+def hybrid_gate(stage: pd.DataFrame) -> np.ndarray:
+    """The live gate: (relvol ≥ 1 or spike ≥ 1) and (atr ≥ 1 % or spike ≥ 2 or
+    float ≤ 100 M); a missing float reads as the 50 M placeholder."""
+    relvol, spike = _col(stage, "rel_vol"), _col(stage, "spike")
+    floats = stage["float_shares"].where(stage["float_shares"] > 0, PLACEHOLDER_FLOAT)
+    volume_ok = (relvol >= 1.0) | (spike >= 1.5) | (spike >= 1.0)
+    shape_ok = (
+        (_col(stage, "atr14") >= 0.01) | (spike >= 2) | (floats.to_numpy() <= 100e6)
+    )
+    return volume_ok & shape_ok
+
+
+def score_hybrid(
+    feats: pd.DataFrame, preset: HybridPreset, limit: int | None
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Score with hybrid_v1 under `preset`; rows below 50 are marked REJECT."""
+    stage, trace = pipeline(feats, limit)
+    stage = stage[hybrid_gate(stage)]
+    trace["gate"] = len(stage)
+    subs = hybrid_subscores(stage, preset)
+    composite = sum(preset.weights[k] * subs[f"c_{k}"] for k in HYBRID_PARTS)
+    score = np.round(100 * clamp01(np.asarray(composite, dtype="float64")), 2)
+
+    kept = stage.join(subs)
+    kept["score"] = score
+    kept["action"] = np.select(
+        [score >= HYBRID_TRADE_READY, score >= HYBRID_WATCHLIST],
+        ["TRADE_READY", "WATCHLIST"],
+        "REJECT",
+    ).astype(object)
+    kept["confidence"] = np.where(score >= HYBRID_TRADE_READY, "HIGH", "MEDIUM").astype(
+        object
+    )
+    kept["preset"] = next(k for k, v in PRESETS.items() if v is preset)
+    kept["scorable"] = True
+    trace["kept"] = int((kept["action"] != "REJECT").sum())
+    return _combine(feats, kept), trace
+
+
+def legacy_tier(vigl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(tier label, multiplier): TIER_1 ×1.2 for vigl ≥ 0.80, TIER_2 ×1.0 for ≥ 0.65,
+    TIER_3 ×0.8 otherwise."""
+    levels = [vigl >= 0.80, vigl >= 0.65]
+    tier = np.select(levels, ["TIER_1", "TIER_2"], "TIER_3").astype(object)
+    return tier, np.select(levels, [1.2, 1.0], 0.8)
+
+
+def legacy_eligible(
+    vigl: np.ndarray,
+    wolf: np.ndarray,
+    price: np.ndarray,
+    spike: np.ndarray,
+    r5: np.ndarray,
+    atr: np.ndarray,
+) -> np.ndarray:
+    """Explosive criteria or lenient criteria (contract §4.5 legacy_v0)."""
+    explosive = (vigl >= 0.10) & (wolf <= 0.8) & (price >= 0.01) & (price <= 500)
+    explosive &= (spike >= 2.0) & (r5 >= -0.15) & (atr >= 0.02)
+    lenient = (vigl >= 0.15) & (wolf <= 0.8) & (price >= 0.10) & (price <= 100)
+    return explosive | (lenient & (spike >= 1.0))
+
+
+def score_legacy(
+    feats: pd.DataFrame, limit: int | None
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Score with legacy_v0 (squeeze mode): squeeze score × the vigl tier multiplier."""
+    stage, trace = pipeline(feats, limit)
+    price, spike = _col(stage, "price"), _col(stage, "spike")
+    r1, r5, atr = _col(stage, "r1"), _col(stage, "r5"), _col(stage, "atr14")
+    kept = stage.copy()
+    kept["c_vigl"] = rules.explosive(price, spike, r1, atr)
+    kept["c_wolf"] = rules.wolf_risk(price, spike, r1, atr, r5)
+    kept["c_squeeze"] = kept["squeeze_score"]
+    tier, multiplier = legacy_tier(kept["c_vigl"].to_numpy())
+    kept["c_multiplier"] = multiplier
+    score = np.clip(kept["c_squeeze"].to_numpy() * multiplier, 0.0, 1.0)
+    kept["score"] = np.round(100 * score, 2)
+    eligible = legacy_eligible(
+        kept["c_vigl"].to_numpy(), kept["c_wolf"].to_numpy(), price, spike, r5, atr
+    )
+    kept["action"] = np.where(eligible, tier, "REJECT").astype(object)
+    kept["confidence"] = kept["squeeze_confidence"]
+    kept["scorable"] = True
+    trace["kept"] = int(eligible.sum())
+    return _combine(feats, kept), trace
+
+
+def _combine(feats: pd.DataFrame, kept: pd.DataFrame) -> pd.DataFrame:
+    """Stack the scored survivors over every other symbol, with display columns."""
+    frame = pd.concat([kept, _unscored(feats, kept)])
+    frame["day_range_pct"] = frame["atr_pct"]
+    frame["atr_pct"] = frame["atr14"] * 100
+    return frame
+
+
+def strategy_theses(frame: pd.DataFrame) -> list[str]:
+    """One line per row: price, relative volume, 1-day move, ATR and squeeze pattern."""
+    columns = ["price", "rel_vol", "r1", "atr14", "squeeze_score"]
+    rows = frame[columns].to_numpy(dtype="float64")
+    patterns = frame["squeeze_pattern"].fillna("").to_numpy()
+    return [
+        _strategy_thesis(str(sym), *vals, str(pat))
+        for sym, vals, pat in zip(frame.index, rows, patterns, strict=True)
+    ]
+
+
+def _strategy_thesis(
+    symbol: str, price: float, rv: float, r1: float, atr: float, sq: float, pattern: str
+) -> str:
+    """Format "<SYM>: $<p>, <rv>x rel vol, <±r1>% 1d, <atr>% ATR, squeeze <sq>"."""
+    if any(math.isnan(x) for x in (price, r1, atr)):
+        return f"{symbol}: incomplete data"
+    rel = "n/a" if math.isnan(rv) else f"{rv:.1f}x"
+    squeeze = "" if math.isnan(sq) else f", squeeze {sq:.2f} {pattern}"
+    move, range_ = f"{100 * r1:+.1f}% 1d", f"{100 * atr:.1f}% ATR"
+    return f"{symbol}: ${price:.2f}, {rel} rel vol, {move}, {range_}{squeeze}"
