@@ -303,14 +303,18 @@ class AlpacaBroker:
                 f"{action}: no complete answer from {self.endpoint} in time; "
                 "the request may have been applied"
             ) from None
+        except json.JSONDecodeError:
+            raise BrokerReplyUnreadable(
+                f"{action}: {self.endpoint} answered with a body that is not JSON"
+            ) from None
+        except ValueError as exc:
+            # The SDK validates arguments (an order id must be a UUID) before
+            # sending anything.
+            raise BrokerRejected(f"{action}: {exc}") from None
         except requests.RequestException as exc:
             raise BrokerUnreachable(
                 f"{action}: cannot reach the {self.environment} endpoint "
                 f"{self.endpoint} ({type(exc).__name__})"
-            ) from None
-        except ValueError:
-            raise BrokerReplyUnreadable(
-                f"{action}: {self.endpoint} answered with a body that is not JSON"
             ) from None
 
     def _api_error(self, action: str, exc: APIError) -> BrokerError:

@@ -119,9 +119,16 @@ class OrderDesk:
         sent = request.json()
         cid = sent["client_order_id"]
         if cid in self.by_client_id:
-            return Reply(422, {"code": 40010001, "message": "client_order_id must be unique"})
-        stored = order(sent["symbol"], client_order_id=cid, qty=sent.get("qty"),
-                       side=sent["side"], status="accepted")
+            return Reply(
+                422, {"code": 40010001, "message": "client_order_id must be unique"}
+            )
+        stored = order(
+            sent["symbol"],
+            client_order_id=cid,
+            qty=sent.get("qty"),
+            side=sent["side"],
+            status="accepted",
+        )
         self.by_client_id[cid] = stored
         return Reply(200, json.dumps(stored), delay_s=self.post_delay_s)
 
