@@ -111,7 +111,9 @@ def _worker(
         return WorkerInfo(name, state, queues, current, age, False, note)
     if fields.get(b"death"):
         return WorkerInfo(name, "dead", queues, current, age, False, "stopped")
-    if age is not None and age > limits.worker_dead_s:
+    # rq beats every job_monitoring_interval while busy, but not while idle.
+    limit = limits.busy_heartbeat_s if state == "busy" else limits.worker_dead_s
+    if age is not None and age > limit:
         note = f"presumed dead (no heartbeat for {format_age(age)})"
         return WorkerInfo(name, state, queues, current, age, False, note)
     return WorkerInfo(name, state, queues, current, age, True)

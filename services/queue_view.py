@@ -22,8 +22,8 @@ class StuckThresholds:
         worker_dead_s: A worker hash whose heartbeat is older than this is
             presumed dead. rq does not refresh it while idle (about 405 s
             between beats), so keep it above that.
-        busy_heartbeat_s: A started job whose worker and job heartbeats are both
-            older than this is abandoned (busy workers beat every 30 s).
+        busy_heartbeat_s: A busy worker, or a started job, whose heartbeats are
+            older than this is presumed dead (busy workers beat every 30 s).
         storm_min: This many queued jobs with the same call form a storm.
         amc_heartbeat_s: `amc:discovery:worker:heartbeat` older than this is stale.
     """
