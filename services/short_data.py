@@ -236,11 +236,14 @@ class PolygonShortData:
             cert_reqs="CERT_REQUIRED",
             # The SDK never passes its own timeout to urllib3; set it on the pool.
             timeout=urllib3.Timeout(connect=timeout_s, read=timeout_s),
+            # A 429 is reported at once with its Retry-After instead of
+            # sleeping inside a worker thread (urllib3 would wait the full delay).
             retries=Retry(
                 total=retries,
                 status_forcelist=[500, 502, 503, 504],
                 backoff_factor=0.2,
                 raise_on_status=False,
+                respect_retry_after_header=False,
             ),
         )
         self._pool = _RecordingPool(pool)
