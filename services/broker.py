@@ -7,12 +7,13 @@ type. This module does no I/O and never imports Textual.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
-from services.errors import BrokerError
+from services.errors import BrokerError, ConfigError
 
-BrokerMode = Literal["paper", "live", "demo", "amc"]
+BrokerMode = Literal["paper", "live", "demo", "amc", "none"]
 MISSING = "—"
 
 
@@ -256,3 +257,63 @@ class Broker(Protocol):
 
     def close_position(self, symbol: str) -> OrderInfo:
         """Send the order that closes a whole position."""
+
+
+class NoBroker:
+    """Stands in when no broker is configured; every call says how to set one up."""
+
+    mode: BrokerMode = "none"
+    endpoint = "no broker configured"
+    empty_is_ambiguous = False
+
+    def _fail(self) -> ConfigError:
+        return ConfigError(
+            "no portfolio source: set ALPACA_API_KEY and ALPACA_SECRET_KEY, "
+            "or AMC_API_URL"
+        )
+
+    def account(self) -> AccountInfo:
+        """Raise: nothing is configured."""
+        raise self._fail()
+
+    def positions(self) -> list[PositionInfo]:
+        """Raise: nothing is configured."""
+        raise self._fail()
+
+    def open_orders(self) -> list[OrderInfo]:
+        """Raise: nothing is configured."""
+        raise self._fail()
+
+    def submit(self, intent: Any) -> OrderResult:
+        """Raise: nothing is configured."""
+        raise self._fail()
+
+    def find_by_client_id(self, client_order_id: str) -> OrderInfo | None:
+        """Raise: nothing is configured."""
+        raise self._fail()
+
+    def get_order(self, order_id: str) -> OrderInfo:
+        """Raise: nothing is configured."""
+        raise self._fail()
+
+    def cancel(self, order_id: str) -> None:
+        """Raise: nothing is configured."""
+        raise self._fail()
+
+    def close_position(self, symbol: str) -> OrderInfo:
+        """Raise: nothing is configured."""
+        raise self._fail()
+
+
+_ADAPTERS = {
+    "AlpacaBroker": "services.alpaca_broker",
+    "AmcApiHoldings": "services.amc_holdings",
+    "PaperBroker": "services.paper_broker",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Offer the adapters from here too, imported lazily (they import this module)."""
+    if name in _ADAPTERS:
+        return getattr(importlib.import_module(_ADAPTERS[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,6 +19,7 @@ from services.broker import (
     Broker,
     BrokerReplyUnreadable,
     BrokerUnreachable,
+    NoBroker,
     OrderInfo,
     PositionInfo,
 )
@@ -31,7 +32,13 @@ from services.settings import Settings
 log = logging.getLogger(__name__)
 
 AMBIGUOUS_EMPTY = "empty account or broker unreachable: cannot tell"
-BANNERS = {"paper": "PAPER", "live": "LIVE", "demo": "DEMO", "amc": "AMC API"}
+BANNERS = {
+    "paper": "PAPER",
+    "live": "LIVE",
+    "demo": "DEMO",
+    "amc": "AMC API",
+    "none": "NO BROKER",
+}
 
 
 def _money(value: float | None) -> str:
@@ -124,7 +131,9 @@ class PortfolioService:
     """Provider of `PortfolioView` and the order actions.
 
     Args:
-        broker: Alpaca, the AMC API holdings or the demo paper broker.
+        broker: Alpaca, the AMC API holdings or the demo paper broker; None
+            when nothing is configured (every load then explains how to set
+            one up).
         settings: Caps, kill switch, read-only and live flags.
         audit: Where every order attempt is recorded.
         clock: Time source.
@@ -133,13 +142,13 @@ class PortfolioService:
 
     def __init__(
         self,
-        broker: Broker,
+        broker: Broker | None,
         settings: Settings,
         audit: AuditLog,
         clock: Clock,
         source: str,
     ) -> None:
-        self.broker = broker
+        self.broker: Broker = broker if broker is not None else NoBroker()
         self.settings = settings
         self.audit = audit
         self.clock = clock
@@ -155,7 +164,7 @@ class PortfolioService:
     @property
     def can_trade(self) -> bool:
         """False for a read-only source (the AMC API holdings)."""
-        return self.broker.mode != "amc"
+        return self.broker.mode not in ("amc", "none")
 
     def load(self) -> PortfolioView:
         """Read account, positions and open orders.
