@@ -106,7 +106,7 @@ def _worker(
     queues = tuple(q for q in text(fields.get(b"queues")).split(",") if q)
     state = text(fields.get(b"state")) or "?"
     current = text(fields.get(b"current_job"))
-    if not fields or b"state" not in fields or not queues or beat is None:
+    if not fields or b"birth" not in fields or not queues or beat is None:
         note = "stale/incomplete worker record"
         return WorkerInfo(name, state, queues, current, age, False, note)
     if fields.get(b"death"):
