@@ -94,8 +94,8 @@ def sync_table(
 ) -> None:
     """Make `table` hold exactly `rows`, updating cells in place by row key."""
     wanted = set(rows)
-    for key in [k for k in table.rows if k.value not in wanted]:
-        table.remove_row(key)
+    for row_key in [k for k in table.rows if k.value not in wanted]:
+        table.remove_row(row_key)
     for key, cells in rows.items():
         try:
             current = table.get_row(key)
