@@ -563,9 +563,28 @@ class AmcApiClient:
         """POST /discovery/trigger: enqueue one discovery job. Explicit action only."""
         return await self.request("POST", "/discovery/trigger", params={"limit": limit})
 
-    async def squeeze_candidates(self) -> ApiResult:
+    async def squeeze_candidates(
+        self, min_score: float = 0.0, limit: int = 100
+    ) -> ApiResult:
         """GET /discovery/squeeze-candidates (reads cached results only)."""
-        return await self.request("GET", "/discovery/squeeze-candidates")
+        params = {"min_score": min_score, "limit": limit}
+        return await self.request("GET", "/discovery/squeeze-candidates", params=params)
+
+    def sync_squeeze_candidates(self) -> list[dict[str, Any]]:
+        """Blocking: the squeeze candidates' raw dicts, for thread workers.
+
+        Raises:
+            ApiMalformed: `candidates` is not a list of objects.
+            ApiError: the call failed.
+        """
+        result = self.sync(self.squeeze_candidates)
+        items = result.value("candidates", [])
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise ApiMalformed(
+                "/discovery/squeeze-candidates: candidates is not a list of objects",
+                status=result.status,
+            )
+        return items
 
     async def holdings(self) -> ApiResult:
         """GET /portfolio/holdings; `success:false` in a 200 raises."""

@@ -532,3 +532,29 @@ def test_snippet_is_short_single_line_and_printable() -> None:
 
     assert len(text) == 40 and "\n" not in text and "\x1b" not in text
     assert text.startswith("line one line\\x1b[31m two")
+
+
+def test_sync_squeeze_candidates_returns_the_raw_dicts(
+    http_server: LocalServer,
+) -> None:
+    body = {
+        "status": "ready",
+        "count": 1,
+        "candidates": [{"symbol": "ABCD", "score": 74.2, "squeeze_tier": "High"}],
+    }
+    http_server.json("GET", "/discovery/squeeze-candidates", body)
+    client = AmcApiClient(http_server.url, timeout_s=1.0)
+
+    items = client.sync_squeeze_candidates()
+    client.close()
+
+    assert items == body["candidates"]
+
+
+def test_sync_squeeze_candidates_rejects_a_non_list(http_server: LocalServer) -> None:
+    http_server.json("GET", "/discovery/squeeze-candidates", {"candidates": "none"})
+    client = AmcApiClient(http_server.url, timeout_s=1.0)
+
+    with pytest.raises(ApiMalformed):
+        client.sync_squeeze_candidates()
+    client.close()
