@@ -707,12 +707,10 @@ class DiscoveryService:
             lines.append(f"{c.component:<22} {c.points:>8.2f} {c.weight:>7.2f} "
                          f"{c.contribution:>7.2f}  {c.note}")  # fmt: skip
         total = sum(c.contribution for c in parts)
-        lines += [
-            "",
-            f"{'sum of contributions':<38} {total:>7.2f}",
-            "",
-            str(row["thesis"]),
-        ]
+        lines += ["", f"{'sum of contributions':<38} {total:>7.2f}"]
+        if abs(total - float(row["score"])) >= 0.01:
+            lines.append(f"{'score (capped at 100, rounded)':<38} {row['score']:>7.2f}")
+        lines += ["", str(row["thesis"])]
         return "\n".join(lines)
 
 
