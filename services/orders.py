@@ -73,7 +73,10 @@ class OrderIntent:
 
     def summary(self) -> str:
         """Return e.g. "buy 10 AMC market day" or "sell $50 AMC limit 4.10 gtc"."""
-        amount = f"{self.qty:g}" if self.qty is not None else f"${self.notional:g}"
+        if self.qty is not None:
+            amount = f"{self.qty:g}"
+        else:
+            amount = "?" if self.notional is None else f"${self.notional:g}"
         price = f" {self.limit_price:g}" if self.limit_price is not None else ""
         kind = f"{self.type}{price} {self.time_in_force}"
         return f"{self.side} {amount} {self.symbol} {kind}"

@@ -104,6 +104,7 @@ def test_invalid_intents_are_refused_with_a_reason(intent: OrderIntent) -> None:
         validate(intent)
     result = preview(intent, ACCOUNT, HELD, settings())
     assert not result.ok and result.error
+    assert result.text_lines()[-1] == f"INVALID: {result.error}"
 
 
 def test_a_client_order_id_is_assigned_once() -> None:

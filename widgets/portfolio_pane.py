@@ -92,7 +92,11 @@ def _order_cells(o: OrderInfo) -> tuple[Text, ...]:
 def sync_table(
     table: DataTable[Any], rows: dict[str, tuple[Text, ...]], columns: tuple[str, ...]
 ) -> None:
-    """Make `table` hold exactly `rows`, updating cells in place by row key."""
+    """Make `table` hold exactly `rows`, updating cells in place by row key.
+
+    The cursor stays on its row (by key) when rows above it come or go.
+    """
+    selected = _cursor_key(table)
     wanted = set(rows)
     for row_key in [k for k in table.rows if k.value not in wanted]:
         table.remove_row(row_key)
@@ -105,6 +109,18 @@ def sync_table(
         for column, old, new in zip(columns, current, cells, strict=True):
             if old != new:
                 table.update_cell(key, column, new)
+    if selected in rows:
+        table.move_cursor(row=table.get_row_index(selected), animate=False)
+
+
+def _cursor_key(table: DataTable[Any]) -> str | None:
+    """Return the key of the row under the cursor, or None."""
+    if table.row_count == 0:
+        return None
+    try:
+        return table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+    except CellDoesNotExist:
+        return None
 
 
 class PortfolioPane(Pane):
@@ -225,14 +241,7 @@ class PortfolioPane(Pane):
     # Selection ------------------------------------------------------------
 
     def _selected_key(self, table_id: str) -> str | None:
-        table = self.query_one(table_id, DataTable)
-        if table.row_count == 0:
-            return None
-        try:
-            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        except CellDoesNotExist:
-            return None
-        return key.value
+        return _cursor_key(self.query_one(table_id, DataTable))
 
     def selected_position(self) -> PositionInfo | None:
         """The position under the cursor of the positions table."""
