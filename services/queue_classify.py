@@ -36,7 +36,7 @@ from services.rq_codec import (
     text,
 )
 
-_BINARY_FIELDS = frozenset({b"data", b"result", b"exc_info"})
+_BINARY_FIELDS = frozenset({b"data", b"result", b"exc_info", b"meta"})
 
 
 def build_view(
@@ -119,12 +119,16 @@ def _worker(
     return WorkerInfo(name, state, queues, current, age, True)
 
 
-def _fields(fields: dict[bytes, bytes]) -> tuple[tuple[str, str], ...]:
+def _fields(fields: dict[bytes, bytes], call: str) -> tuple[tuple[str, str], ...]:
+    """Every field as text; binary ones summarised, the description redacted."""
     shown = []
     for key in sorted(fields):
         value = fields[key]
         if key in _BINARY_FIELDS:
             shown.append((text(key), f"({len(value)} bytes, binary)"))
+        elif key == b"description":
+            # rq writes the raw argument repr here; show the redacted call instead.
+            shown.append(("description", call))
         else:
             shown.append((text(key), text(value)))
     return tuple(shown)
@@ -151,14 +155,15 @@ def _row(
         reason = "dangling: job data expired/missing"
         return JobRow(item.job_id, item.queue, "missing", UNDECODABLE, None, reason)
     payload = decode_payload(fields.get(b"data"), serializers.get(item.queue, "pickle"))
+    call = describe_call(payload)
     base = JobRow(
         job_id=item.job_id,
         queue=item.queue,
         status=item.where,
         function=payload.function,
         age_s=None,
-        fields=_fields(fields),
-        call=describe_call(payload),
+        fields=_fields(fields, call),
+        call=call,
         decode_error=payload.error,
         call_key=payload.call_key if payload.error is None else "",
         worker=text(fields.get(b"worker_name")),
@@ -256,6 +261,7 @@ def _orphan(
     serializers: Mapping[str, str],
 ) -> JobRow:
     payload = decode_payload(fields.get(b"data"), serializers.get(queue, "pickle"))
+    call = describe_call(payload)
     age = _age(
         now,
         parse_time(fields.get(b"enqueued_at")),
@@ -268,8 +274,8 @@ def _orphan(
         payload.function,
         age,
         "orphaned: status queued but on no queue",
-        fields=_fields(fields),
-        call=describe_call(payload),
+        fields=_fields(fields, call),
+        call=call,
         decode_error=payload.error,
     )
 
