@@ -8,7 +8,6 @@ over pandas frames: no I/O, no clock, no Textual.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -105,30 +104,38 @@ def score_bms(feats: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     """
     rv = feats["bms_rel_vol"].to_numpy()
     price, d_m = feats["price"].to_numpy(), feats["dollar_volume"].to_numpy() / 1e6
-    out = pd.DataFrame(index=feats.index)
-    out["c_volume_surge"] = rules.bms_volume_surge(rv)
-    out["c_price_momentum"] = rules.bms_momentum(feats["momentum_1d"].to_numpy())
-    out["c_volatility_expansion"] = rules.bms_volatility(feats["atr_pct"].to_numpy())
-    out["c_risk_filter"] = rules.bms_risk(d_m)
-    out["c_bonus"] = rules.bms_bonus(rv)
-
-    weighted = sum(out[f"c_{name}"] * w for name, w in rules.BMS_WEIGHTS.items())
+    parts = {
+        "c_volume_surge": rules.bms_volume_surge(rv),
+        "c_price_momentum": rules.bms_momentum(feats["momentum_1d"].to_numpy()),
+        "c_volatility_expansion": rules.bms_volatility(feats["atr_pct"].to_numpy()),
+        "c_risk_filter": rules.bms_risk(d_m),
+        "c_bonus": rules.bms_bonus(rv),
+    }
+    weighted = sum(parts[f"c_{name}"] * w for name, w in rules.BMS_WEIGHTS.items())
     # The candidate shape promises 0–100; 99 + 4 could otherwise exceed it.
-    score = np.minimum(np.round(weighted + out["c_bonus"], 2), 100.0).to_numpy()
+    raw = np.minimum(np.round(weighted + parts["c_bonus"], 2), 100.0)
     gated = (price >= rules.BMS_PRICE_MIN) & (price <= rules.BMS_PRICE_MAX)
     gated &= d_m >= rules.BMS_MIN_DOLLAR_VOLUME_M
-    out["score"] = np.where(gated | np.isnan(score), score, np.nan)
-    out["action"], out["confidence"] = rules.bms_action(out["score"].to_numpy())
-    out.loc[~gated & ~np.isnan(score), "action"] = "REJECT"
+    score = np.where(gated, raw, np.nan)
+    action, confidence = rules.bms_action(score)
 
-    out = out.join(feats[[c for c in feats if c not in out]])
-    out["volume_surge"] = out["bms_rel_vol"]
-    out["risk_level"] = "MEDIUM"
-    out["scorable"] = ~np.isnan(score)
+    scored = pd.DataFrame(
+        {
+            "score": score,
+            "action": action,
+            "confidence": confidence,
+            **parts,
+            "volume_surge": rv,
+            "risk_level": "MEDIUM",
+            "scorable": ~np.isnan(raw),
+        },
+        index=feats.index,
+    )
+    out = pd.concat([scored, feats], axis=1)
     trace = {
         "universe": len(feats),
         "gates": int(gated.sum()),
-        "kept": int(out["action"].isin(["TRADE_READY", "MONITOR"]).sum()),
+        "kept": int(np.isin(action, ["TRADE_READY", "MONITOR"]).sum()),
     }
     return out, trace
 
@@ -149,9 +156,7 @@ def _finish(
         kept |= unscorable
     result = scored[kept].drop(columns="scorable")
     result.index.name = "symbol"
-    result = result.sort_values(
-        ["score", "symbol"], ascending=[False, True], na_position="last", kind="stable"
-    )
+    result = best_first(result)
     if limit is not None:
         result = result.head(limit)
     result = result.copy()
@@ -159,20 +164,26 @@ def _finish(
     return result
 
 
+def best_first(frame: pd.DataFrame) -> pd.DataFrame:
+    """Sort by score descending, missing scores last, ties by symbol."""
+    by_symbol = frame.iloc[np.argsort(frame.index.to_numpy(dtype=str), kind="stable")]
+    return by_symbol.sort_values(
+        "score", ascending=False, na_position="last", kind="stable"
+    )
+
+
 def _theses(frame: pd.DataFrame) -> list[str]:
-    """Build the BMS-format thesis line for every row."""
+    """Build the BMS thesis "<SYM>: $<price>, <rv>x vol, <±m>% momentum, <a>% ATR"."""
     columns = ["price", "bms_rel_vol", "momentum_1d", "atr_pct"]
+    values = frame[columns].to_numpy(dtype="float64")
+    complete = np.isfinite(values).all(axis=1).tolist()
+    template = "%s: $%.2f, %.1fx vol, %+.1f%% momentum, %.1f%% ATR"
     return [
-        _thesis(str(symbol), *values)
-        for symbol, values in zip(frame.index, frame[columns].to_numpy(), strict=True)
+        template % (symbol, *row) if ok else f"{symbol}: incomplete data"
+        for symbol, row, ok in zip(
+            frame.index.tolist(), values.tolist(), complete, strict=True
+        )
     ]
-
-
-def _thesis(symbol: str, price: float, rv: float, m: float, a: float) -> str:
-    """Format "<SYM>: $<price>, <rv>x vol, <±m>% momentum, <a>% ATR"."""
-    if any(math.isnan(x) for x in (price, rv, m, a)):
-        return f"{symbol}: incomplete data"
-    return f"{symbol}: ${price:.2f}, {rv:.1f}x vol, {m:+.1f}% momentum, {a:.1f}% ATR"
 
 
 def explain(row: pd.Series, strategy: str) -> list[Contribution]:

@@ -209,7 +209,8 @@ def bms_features(
     bars: pd.DataFrame, reference: pd.DataFrame | None = None
 ) -> pd.DataFrame:
     """The cheap feature set: last-bar features, reference columns and `invalid`."""
-    panel = build_panel(bars, BMS_WIDTH)
+    narrow = {"open": 1, "high": 1, "low": 1, "close": 2}
+    panel = build_panel(bars, BMS_WIDTH, narrow)
     return _with_reference(last_bar_features(panel), panel, reference)
 
 
@@ -242,10 +243,10 @@ def _with_reference(
 ) -> pd.DataFrame:
     """Join the reference columns and fold both invalid reasons into `invalid`."""
     ref = reference_features(reference, panel.symbols)
-    both = [
-        a if not b else (f"{a}; {b}" if a else b)
-        for a, b in zip(panel.invalid, ref["ref_invalid"], strict=True)
-    ]
+    invalid = panel.invalid.copy()
+    extra = ref["ref_invalid"].to_numpy(dtype=object)
+    for i in np.flatnonzero(extra != ""):
+        invalid[i] = f"{invalid[i]}; {extra[i]}" if invalid[i] else extra[i]
     frame = frame.join(ref.drop(columns="ref_invalid"))
-    frame["invalid"] = pd.Series(both, index=frame.index, dtype=object)
+    frame["invalid"] = pd.Series(invalid, index=frame.index, dtype=object)
     return frame

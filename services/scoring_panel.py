@@ -6,6 +6,7 @@ columns) and the symbols × bars layout; it does no scoring and no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,13 +44,34 @@ class Panel:
         return self.bars[column][:, -1 - back]
 
 
-def to_float(values: pd.Series | np.ndarray) -> np.ndarray:
-    """Coerce Int64, float64, object or string values to float64, NaN for NA."""
-    numeric = pd.to_numeric(pd.Series(values, copy=False), errors="coerce")
+def to_float(values: pd.Series | np.ndarray, copy: bool = True) -> np.ndarray:
+    """Coerce Int64, float64, object or string values to float64, NaN for NA.
+
+    Args:
+        values: The values, any dtype.
+        copy: False lets a float64 input come back without a copy (read-only use).
+    """
+    series = pd.Series(values, copy=False)
+    if series.dtype == np.float64:
+        return series.to_numpy(copy=copy)
+    numeric = pd.to_numeric(series, errors="coerce")
     return numeric.to_numpy(dtype="float64", na_value=np.nan)
 
 
-def clean_column(raw: pd.Series, name: str, positive: bool) -> tuple[np.ndarray, list]:
+def _value_problems(
+    values: np.ndarray, name: str, positive: bool
+) -> list[tuple[np.ndarray, str]]:
+    """Masks of the numbers to discard (±inf, negative or zero), with reasons."""
+    with np.errstate(invalid="ignore"):
+        return [
+            (np.isinf(values), f"{name} inf"),
+            (values <= 0 if positive else values < 0, f"{name} not positive"),
+        ]
+
+
+def clean_column(
+    raw: pd.Series, name: str, positive: bool
+) -> tuple[np.ndarray, list[tuple[np.ndarray, str]]]:
     """Return the column as float64 with bad values set to NaN, and per-row reasons.
 
     Args:
@@ -59,11 +81,8 @@ def clean_column(raw: pd.Series, name: str, positive: bool) -> tuple[np.ndarray,
             are (volumes, shares, fractions).
     """
     values = to_float(raw)
-    problems = [
-        (np.isinf(values), f"{name} inf"),
-        (raw.notna().to_numpy() & np.isnan(values), f"{name} not numeric"),
-        (values <= 0 if positive else values < 0, f"{name} not positive"),
-    ]
+    problems = [(_not_numeric(raw, values), f"{name} not numeric")]
+    problems += _value_problems(values, name, positive)
     reasons = []
     for mask, reason in problems:
         if mask.any():
@@ -72,60 +91,141 @@ def clean_column(raw: pd.Series, name: str, positive: bool) -> tuple[np.ndarray,
     return values, reasons
 
 
-def _group_layout(bars: pd.DataFrame) -> tuple[np.ndarray, pd.Index, np.ndarray]:
-    """Return a row order, the symbols and each row's symbol code in that order."""
-    codes, symbols = pd.factorize(bars["symbol"], sort=False)
-    order = np.arange(len(codes))
-    if "date" in bars:
-        dates = pd.to_datetime(bars["date"], errors="coerce").to_numpy("datetime64[ns]")
-    else:
-        dates = order.astype("datetime64[ns]")
-    step = np.diff(codes)
+def _not_numeric(raw: pd.Series, values: np.ndarray) -> np.ndarray:
+    """True where a value was given but is not a number (strings, objects)."""
+    if raw.dtype == np.float64:
+        return np.zeros(len(values), dtype=bool)
+    return raw.notna().to_numpy() & np.isnan(values)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where each symbol's rows are: `order[starts[i]:ends[i]]`, oldest first."""
+
+    order: np.ndarray | None
+    starts: np.ndarray
+    ends: np.ndarray
+    symbols: pd.Index
+
+
+def _layout(bars: pd.DataFrame) -> _Layout:
+    """Find each symbol's run of rows, sorting only if the frame is not sorted."""
+    names = bars["symbol"].to_numpy(dtype=object)
+    dates = _dates(bars)
+    new = np.ones(len(names), dtype=bool)
+    new[1:] = names[1:] != names[:-1]
+    starts = np.flatnonzero(new)
     later = np.diff(dates) > np.timedelta64(0, "ns")
-    if not np.all((step > 0) | ((step == 0) & later)):
-        order = np.lexsort((dates, codes))
-    return order, pd.Index(symbols, name="symbol"), codes[order]
+    symbols = pd.Index(names[starts], dtype=object)
+    if not (np.all(new[1:] | later) and symbols.is_unique):
+        return _sorted_layout(names, dates)
+    ends = np.append(starts[1:], len(names))
+    return _drop_missing(_Layout(None, starts, ends, symbols))
 
 
-def build_panel(bars: pd.DataFrame, width: int) -> Panel:
+def _dates(bars: pd.DataFrame) -> np.ndarray:
+    """The date column as datetime64[ns], or row numbers when it is missing."""
+    if "date" not in bars:
+        return np.arange(len(bars)).astype("datetime64[ns]")
+    return pd.to_datetime(bars["date"], errors="coerce").to_numpy("datetime64[ns]")
+
+
+def _sorted_layout(names: np.ndarray, dates: np.ndarray) -> _Layout:
+    """The layout of an unsorted frame: group by symbol, then order by date."""
+    codes, uniques = pd.factorize(names, sort=False)
+    order = np.lexsort((dates, codes))
+    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+    ends = np.cumsum(counts) + int(np.sum(codes < 0))
+    layout = _Layout(order, ends - counts, ends, pd.Index(uniques, dtype=object))
+    return _drop_missing(layout)
+
+
+def _drop_missing(layout: _Layout) -> _Layout:
+    """Forget the rows whose symbol is missing."""
+    keep = layout.symbols.notna()
+    if keep.all():
+        return layout
+    return _Layout(
+        layout.order, layout.starts[keep], layout.ends[keep], layout.symbols[keep]
+    )
+
+
+def build_panel(
+    bars: pd.DataFrame, width: int, narrow: Mapping[str, int] | None = None
+) -> Panel:
     """Lay out the last `width` bars of every symbol, right-aligned.
 
     Args:
         bars: The long bars frame (see the frames brief); rows with a missing symbol
             are ignored, missing columns read as NaN and are reported as invalid.
         width: How many trailing bars per symbol to keep.
+        narrow: Columns that need fewer bars, with how many (saves time for BMS,
+            which reads one bar of open, high and low).
     """
-    bars = bars[bars["symbol"].notna()] if len(bars) else bars
-    order, symbols, codes = _group_layout(bars)
-    counts = np.bincount(codes, minlength=len(symbols))
-    ends = np.cumsum(counts)
-    cols = width - (ends[codes] - np.arange(len(codes)))
-    keep = cols >= 0
-    rows, cols, kept_codes = order[keep], cols[keep], codes[keep]
-
+    layout = _layout(bars)
+    rows, present = _rows(layout, width)
     arrays: dict[str, np.ndarray] = {}
     reasons: list[tuple[np.ndarray, str]] = []
     for name in BAR_COLUMNS:
-        arrays[name] = np.full((len(symbols), width), np.nan)
-        if name not in bars:
-            reasons.append((np.ones(len(kept_codes), dtype=bool), f"{name} missing"))
-            continue
-        raw = bars[name].iloc[rows].reset_index(drop=True)
-        values, found = clean_column(raw, name, positive=name != "volume")
-        arrays[name][kept_codes, cols] = values
-        reasons.extend(found)
+        keep = (narrow or {}).get(name, width)
+        arrays[name] = _gather(bars, name, rows[:, -keep:], present[:, -keep:], reasons)
 
-    invalid = _reasons_per_symbol(reasons, kept_codes, len(symbols))
-    return Panel(symbols, arrays, np.minimum(counts, width), invalid)
+    counts = np.minimum(layout.ends - layout.starts, width)
+    invalid = _reasons_per_symbol(reasons, len(layout.symbols))
+    return Panel(pd.Index(layout.symbols, name="symbol"), arrays, counts, invalid)
 
 
-def _reasons_per_symbol(
-    reasons: list[tuple[np.ndarray, str]], codes: np.ndarray, n: int
+def _rows(layout: _Layout, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row numbers of each symbol's last `width` bars, and which of them exist."""
+    rows = layout.ends[:, None] - width + np.arange(width)[None, :]
+    present = rows >= layout.starts[:, None]
+    rows = np.where(present, rows, 0)
+    if layout.order is not None:
+        rows = layout.order[rows]
+    return rows, present
+
+
+def _gather(
+    bars: pd.DataFrame,
+    name: str,
+    rows: np.ndarray,
+    present: np.ndarray,
+    reasons: list[tuple[np.ndarray, str]],
 ) -> np.ndarray:
-    """Fold per-row reasons into one "; "-joined string per symbol."""
+    """One bar column as symbols × bars, bad values discarded and reported."""
+    if name not in bars or not len(bars):
+        if name not in bars:
+            reasons.append((present.any(axis=1), f"{name} missing"))
+        return np.full(rows.shape, np.nan)
+    raw = bars[name]
+    full = to_float(raw, copy=False)
+    values = full[rows]
+    values[~present] = np.nan
+    if raw.dtype != np.float64:
+        bad = _not_numeric(raw, full)[rows] & present
+        _collect(values, bad, f"{name} not numeric", reasons)
+    for mask, reason in _value_problems(values, name, name != "volume"):
+        _collect(values, mask, reason, reasons)
+    return values
+
+
+def _collect(
+    values: np.ndarray,
+    mask: np.ndarray,
+    reason: str,
+    reasons: list[tuple[np.ndarray, str]],
+) -> None:
+    """Discard masked values and remember which symbols lost some, and why."""
+    if mask.any():
+        values[mask] = np.nan
+        reasons.append((mask.any(axis=1) if mask.ndim == 2 else mask, reason))
+
+
+def _reasons_per_symbol(reasons: list[tuple[np.ndarray, str]], n: int) -> np.ndarray:
+    """Fold per-symbol reason masks into one "; "-joined string per symbol."""
     out = np.full(n, "", dtype=object)
     for mask, reason in reasons:
-        hit = np.unique(codes[mask])
+        hit = np.flatnonzero(mask)
         out[hit] = [f"{old}; {reason}" if old else reason for old in out[hit]]
     return out
 
@@ -136,21 +236,35 @@ def clean_reference(
     """Align reference data on `symbols`, bad values set to NaN, with reasons.
 
     Unknown values stay NaN (never a made-up default); ±inf, negative and
-    non-numeric values become NaN and are reported.
+    non-numeric values become NaN and are reported. Duplicate symbols keep the
+    last row.
     """
     if reference is None:
         reference = pd.DataFrame(index=pd.Index([], name="symbol"))
-    aligned = reference.reindex(symbols)
-    out = pd.DataFrame(index=symbols)
+    unique = reference[~reference.index.duplicated(keep="last")]
+    where = unique.index.get_indexer(symbols)
+    found = where >= 0
+    columns: dict[str, np.ndarray] = {}
     reasons: list[tuple[np.ndarray, str]] = []
     for name in REFERENCE_COLUMNS:
-        if name not in aligned:
-            out[name] = np.nan
-            continue
-        values, found = clean_column(aligned[name], name, positive=False)
-        out[name] = values
-        reasons.extend(found)
-    proxy = aligned.get("float_is_proxy", pd.Series(False, index=symbols))
-    out["float_is_proxy"] = proxy.fillna(False).astype(bool).to_numpy()
-    codes = np.arange(len(symbols))
-    return out, _reasons_per_symbol(reasons, codes, len(symbols))
+        values = np.full(len(symbols), np.nan)
+        if name in unique:
+            raw = unique[name].iloc[where[found]]
+            values[found], bad = clean_column(raw, name, positive=False)
+            reasons += [(_spread(mask, found), reason) for mask, reason in bad]
+        columns[name] = values
+    proxy = np.zeros(len(symbols), dtype=bool)
+    if "float_is_proxy" in unique:
+        flags = unique["float_is_proxy"].iloc[where[found]]
+        proxy[found] = flags.fillna(False).to_numpy(dtype=bool)
+    columns["float_is_proxy"] = proxy
+    return pd.DataFrame(columns, index=symbols), _reasons_per_symbol(
+        reasons, len(symbols)
+    )
+
+
+def _spread(mask: np.ndarray, found: np.ndarray) -> np.ndarray:
+    """Widen a mask over the found symbols to all symbols."""
+    full = np.zeros(len(found), dtype=bool)
+    full[found] = mask
+    return full

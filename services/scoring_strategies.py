@@ -342,11 +342,11 @@ def _combine(feats: pd.DataFrame, kept: pd.DataFrame) -> pd.DataFrame:
 def strategy_theses(frame: pd.DataFrame) -> list[str]:
     """One line per row: price, relative volume, 1-day move, ATR and squeeze pattern."""
     columns = ["price", "rel_vol", "r1", "atr14", "squeeze_score"]
-    rows = frame[columns].to_numpy(dtype="float64")
-    patterns = frame["squeeze_pattern"].fillna("").to_numpy()
+    rows = frame[columns].to_numpy(dtype="float64").tolist()
+    patterns = frame["squeeze_pattern"].fillna("").tolist()
     return [
         _strategy_thesis(str(sym), *vals, str(pat))
-        for sym, vals, pat in zip(frame.index, rows, patterns, strict=True)
+        for sym, vals, pat in zip(frame.index.tolist(), rows, patterns, strict=True)
     ]
 
 
