@@ -76,6 +76,7 @@ log = logging.getLogger(__name__)
 JOB_TIMEOUT_S = 900
 RESULT_TTL_S = 3600
 SPARK_BARS = 20
+WORKER_PREFIX = "rq:worker:"
 JOB_FUNC = "services.discovery.run_discovery_job"
 SHARD_FUNC = "services.discovery.run_discovery_shard"
 COUNT_KEYS = (
@@ -234,20 +235,21 @@ class DiscoveryService:
         return _json(raw_env), _json(raw_status), workers, holder
 
     def _live_workers(self, client: redis.Redis) -> tuple[str, ...]:
+        # The set holds worker keys ("rq:worker:<name>"), as rq registers them.
         members = client.smembers(f"rq:workers:{self.queue}")
-        names = sorted(_text(n) for n in members)
+        names = sorted(_text(m).removeprefix(WORKER_PREFIX) for m in members)
         if not names:
             return ()
         pipe = client.pipeline(transaction=False)
         for name in names:
-            pipe.exists(f"rq:worker:{name}")
+            pipe.exists(WORKER_PREFIX + name)
         return tuple(n for n, alive in zip(names, pipe.execute(), strict=True) if alive)
 
     def live_workers(self) -> tuple[str, ...]:
-        """Return the workers serving the queue whose worker hash still exists.
+        """Return the names of workers serving the queue whose hash still exists.
 
-        A name in `rq:workers:<queue>` whose `rq:worker:<name>` hash expired is a
-        dead worker (contract §11), not a live one.
+        A member of `rq:workers:<queue>` whose `rq:worker:<name>` hash expired is
+        a dead worker (contract §11), not a live one.
         """
         client = self._redis()
         if client is None:

@@ -308,7 +308,7 @@ def test_other_consoles_lock_makes_the_run_skip(
 def test_live_workers_need_their_hash(
     redis_url: str, redis_client: redis.Redis
 ) -> None:
-    redis_client.sadd("rq:workers:amc_discovery", "w1", "w2")
+    redis_client.sadd("rq:workers:amc_discovery", "rq:worker:w1", "rq:worker:w2")
     redis_client.hset("rq:worker:w1", mapping={"state": "idle"})
 
     service = DiscoveryService(redis_url, None)
