@@ -283,6 +283,9 @@ class AlpacaBroker:
             key, secret, paper=paper, raw_data=True, url_override=self.endpoint
         )
         self._client._session = _TimeoutSession(timeout_s)
+        # requests sessions are not documented as thread-safe, and the pane's
+        # refresh and an order action run in different threads.
+        self._lock = threading.Lock()
         # The SDK sleeps and resends on 429; a resent order must never happen
         # behind the user's back, and reads are retried by the next refresh.
         self._client._retry = 0
@@ -295,7 +298,8 @@ class AlpacaBroker:
     def _call(self, action: str, fn: Callable[[], T]) -> T:
         """Run one SDK call, translating its exceptions into broker errors."""
         try:
-            return fn()
+            with self._lock:
+                return fn()
         except APIError as exc:
             raise self._api_error(action, exc) from None
         except (requests.ReadTimeout, requests.exceptions.ChunkedEncodingError):
@@ -345,6 +349,10 @@ class AlpacaBroker:
         if status == 404:
             return BrokerNotFound(f"{action}: not found at the broker (404): {text}")
         return BrokerUnreachable(f"{action}: {self.endpoint} answered {status}: {text}")
+
+    def close(self) -> None:
+        """Close the HTTP session."""
+        self._client._session.close()
 
     def account(self) -> AccountInfo:
         """Return the account totals from `/v2/account`."""

@@ -175,7 +175,7 @@ class PortfolioService:
         account = self.broker.account()
         positions = tuple(self.broker.positions())
         orders = tuple(self.broker.open_orders())
-        notice = None
+        notice = self._mode_notice()
         if not positions and self.broker.empty_is_ambiguous:
             notice = AMBIGUOUS_EMPTY
         return PortfolioView(
@@ -187,6 +187,26 @@ class PortfolioService:
             notice,
             self.can_trade,
         )
+
+    def _mode_notice(self) -> str | None:
+        """Say when the flags and the broker's environment disagree."""
+        if self.mode == "paper" and self.settings.live:
+            return (
+                "--live was given, but the broker is configured for PAPER "
+                "(ALPACA_PAPER): orders go to the paper account"
+            )
+        if self.mode == "live" and not self.settings.live_trading_allowed:
+            return (
+                "LIVE account shown read-only: orders need both --live and "
+                "AMC_LIVE_TRADING=1"
+            )
+        return None
+
+    def close_clients(self) -> None:
+        """Close the broker's HTTP client, if it has one."""
+        close = getattr(self.broker, "close", None)
+        if callable(close):
+            close()
 
     def preview(self, intent: OrderIntent) -> OrderPreview:
         """Preview an order against fresh account and positions.

@@ -220,3 +220,23 @@ def test_amc_source_refuses_orders_and_audits_it(
         holdings.submit(OrderIntent("WXYZ", "sell", qty=1))
     assert svc.audit.read()[0]["ok"] is False
     assert all(r.method == "GET" for r in http_server.requests)
+
+
+def test_flags_that_disagree_with_the_broker_are_shown(tmp_path: Path) -> None:
+    class PaperLooking(PaperBroker):
+        mode = "paper"
+
+    class LiveLooking(PaperBroker):
+        mode = "live"
+
+    live_flag_on_paper = make_service(
+        PaperLooking(PRICES.get, CLOCK), tmp_path, live=True
+    )
+    live_without_flags = make_service(LiveLooking(PRICES.get, CLOCK), tmp_path)
+    live_with_flags = make_service(
+        LiveLooking(PRICES.get, CLOCK), tmp_path, live=True, live_trading_env=True
+    )
+
+    assert "orders go to the paper account" in (live_flag_on_paper.load().notice or "")
+    assert "orders need both --live" in (live_without_flags.load().notice or "")
+    assert live_with_flags.load().notice is None

@@ -245,3 +245,37 @@ async def test_cancel_and_close_ask_for_confirmation_with_the_quantity(
         assert cancel.confirm is not None and "buy 3 AMC" in cancel.confirm
         assert cancel.run().ok and service.broker.open_orders() == []
         assert order.id in cancel.label or order.id[:12] in cancel.label
+
+
+async def test_c12_live_banner_shows_before_and_after_an_auth_error(
+    tmp_path: Path, http_server: Any
+) -> None:
+    from services.alpaca_broker import AlpacaBroker
+    from services.errors import AmcTuiError
+
+    http_server.json("GET", "/v2/account", {"message": "forbidden."}, status=403)
+    broker = AlpacaBroker(
+        "PKLOOKSPAPER",
+        "hidden",
+        paper=False,
+        url_override=http_server.url,
+        timeout_s=1.0,
+    )
+    settings = load_settings(cli={}, env={}, config_path=tmp_path / "none.toml")
+    service = PortfolioService(
+        broker, settings.settings, AuditLog(tmp_path / "a.log", CLOCK), CLOCK, "live"
+    )
+    async with PaneApp(service).run_test(size=(140, 40)) as pilot:
+        pane = pilot.app.query_one(PortfolioPane)
+        assert text(pane, "#portfolio-banner") == f"LIVE · {http_server.url}"
+        try:
+            service.load()
+        except AmcTuiError as exc:
+            error = str(exc)
+        pane.apply(Loaded(None, Freshness("live")).failed(error), NOW)
+        await pilot.pause()
+
+        assert pane.has_class("-live") and pane.has_class("-stale")
+        status = text(pane, ".pane-status")
+        assert "credentials don't match this environment" in status
+        assert "PKLOOKSPAPER" not in status and "hidden" not in status
