@@ -220,14 +220,18 @@ class SqueezeView:
             "api_candidates": [c.to_dict() for c in self.api_candidates],
         }
 
-    def text_lines(self) -> list[str]:
-        """Return a plain-text rendering."""
+    def summary(self) -> str:
+        """Return the one-line count of alerts by level."""
         counts = self.counts
-        lines = [
+        return (
             f"{counts['total']} alerts: {counts['EXTREME']} extreme, "
             f"{counts['HIGH']} high, {counts['MEDIUM']} medium, {counts['LOW']} low "
             f"({self.scanned} scanned{'' if self.shared else ', not shared'})"
-        ]
+        )
+
+    def text_lines(self) -> list[str]:
+        """Return a plain-text rendering."""
+        lines = [self.summary()]
         if self.note:
             lines.append(self.note)
         lines += [row.text() for row in self.alerts]
