@@ -385,11 +385,17 @@ class PortfolioService:
             )
         try:
             order = self.broker.close_position(symbol)
-        except BrokerError as exc:
+        except (BrokerUnreachable, BrokerReplyUnreadable) as exc:
             # TODO: after a timeout, look for the closing order among open orders.
             outcome = Outcome(
                 False,
-                f"close of {symbol} failed or unconfirmed: {exc.message}; not resent",
+                f"close of {symbol} unconfirmed: {exc.message}; not resent, "
+                "refresh to see whether a closing order exists",
+            )
+        except BrokerError as exc:
+            outcome = Outcome(
+                False,
+                f"close of {symbol} refused: {exc.message}",
             )
         else:
             outcome = _placed(order, f"close order sent for {symbol}", "accepted")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
@@ -73,15 +73,16 @@ class OrderEntryScreen(ModalScreen[OrderTicket | None]):
     OrderEntryScreen {
         align: center middle;
     }
-    OrderEntryScreen > Vertical {
+    OrderEntryScreen > VerticalScroll {
         width: 84;
+        max-width: 100%;
         height: auto;
         max-height: 95%;
         border: thick $primary;
         background: $surface;
         padding: 0 1;
     }
-    OrderEntryScreen.-live > Vertical {
+    OrderEntryScreen.-live > VerticalScroll {
         border: thick $error;
     }
     OrderEntryScreen Horizontal {
@@ -135,7 +136,7 @@ class OrderEntryScreen(ModalScreen[OrderTicket | None]):
         self.set_class(mode == "live", "-live")
 
     def compose(self) -> ComposeResult:
-        with Vertical():
+        with VerticalScroll():
             yield Label(f"New order · {self.mode.upper()}", id="order-title")
             with Horizontal():
                 yield Input(self.start_symbol, placeholder="symbol", id="symbol")
