@@ -294,6 +294,11 @@ class SqueezeService:
         self._seen_seq: int | None = None
         self._last: pd.DataFrame | None = None
 
+    def close(self) -> None:
+        """Close the Redis connection of the alert store, if any."""
+        if isinstance(self._store, AlertStore):
+            self._store.close()
+
     def load(self) -> SqueezeView:
         """Detect, sync alerts, and return the view.
 

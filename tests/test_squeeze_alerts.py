@@ -16,7 +16,7 @@ import pytest
 from services.clock import FrozenClock
 from services.embedded_redis import EmbeddedRedis
 from services.errors import AmcTuiError, ApiError, RedisUnavailable
-from services.short_data import FrameShortData
+from services.short_data import FrameShortData, ShortDataRateLimited
 from services.squeeze import SqueezeService, parse_duration
 from services.squeeze_alerts import AlertInput, AlertStore, MemoryAlertStore
 
@@ -343,6 +343,23 @@ def test_redis_outage_is_a_readable_error(private_redis: EmbeddedRedis) -> None:
 
     assert isinstance(caught.value, AmcTuiError)
     assert "unreachable" in caught.value.message
+
+
+def test_short_data_failure_keeps_alerts_untouched(redis_url: str) -> None:
+    market = Market(AAA="HIGH")
+    service(redis_url, market).load()
+
+    def limited(symbols: Any = None) -> pd.DataFrame:
+        raise ShortDataRateLimited("short interest: Polygon rate limit", 60.0)
+
+    broken = SqueezeService(
+        redis_url, FrameShortData(limited), market.bars, FrozenClock(T0 + 60), "live"
+    )
+    with pytest.raises(ShortDataRateLimited):
+        broken.load()
+
+    assert [r.symbol for r in service(redis_url, market).load().alerts] == ["AAA"]
+    broken.close()
 
 
 @pytest.mark.parametrize(
