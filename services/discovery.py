@@ -76,6 +76,7 @@ log = logging.getLogger(__name__)
 JOB_TIMEOUT_S = 900
 RESULT_TTL_S = 3600
 SPARK_BARS = 20
+COMPARE_TOP = 10
 WORKER_PREFIX = "rq:worker:"
 JOB_FUNC = "services.discovery.run_discovery_job"
 SHARD_FUNC = "services.discovery.run_discovery_shard"
@@ -685,7 +686,8 @@ class DiscoveryService:
         scores = top["score"].dropna()
         average = round(float(scores.mean()), 2) if len(scores) else None
         return StrategyRow(strategy, len(top), ready, monitor, average,
-                           frozenset(str(s) for s in top.index))  # fmt: skip
+                           frozenset(str(s) for s in top.index),
+                           tuple(str(s) for s in top.index[:COMPARE_TOP]))  # fmt: skip
 
     def explain(self, symbol: str, strategy: str | None = None) -> str | None:
         """Explain a symbol's score component by component, from local inputs.

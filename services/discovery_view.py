@@ -191,6 +191,7 @@ class StrategyRow:
     monitor: int
     average_score: float | None
     symbols: frozenset[str] = field(repr=False, default=frozenset())
+    top: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,11 @@ class StrategyComparison:
             )
         lines.append("")
         lines.extend(f"overlap {name}: {count}" for name, count in self.overlap)
+        lines += ["", "top candidates, side by side:"]
+        lines.append("  ".join(f"{r.strategy:<10}" for r in self.rows))
+        for rank in range(max((len(r.top) for r in self.rows), default=0)):
+            cells = [r.top[rank] if rank < len(r.top) else "" for r in self.rows]
+            lines.append("  ".join(f"{cell:<10}" for cell in cells))
         return lines
 
 
