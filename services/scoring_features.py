@@ -49,8 +49,9 @@ def last_bar_features(panel: Panel) -> pd.DataFrame:
     prev_close = panel.last("close", 1)
     frame = pd.DataFrame(index=panel.symbols)
     frame["price"] = close
-    frame["change_pct"] = (_ratio(close, prev_close) - 1) * 100
-    frame["momentum_1d"] = (_ratio(close, panel.last("open")) - 1) * 100
+    frame["change_pct"] = _ratio(close - prev_close, prev_close) * 100
+    open_ = panel.last("open")
+    frame["momentum_1d"] = _ratio(close - open_, open_) * 100
     frame["atr_pct"] = _ratio(panel.last("high") - panel.last("low"), close) * 100
     frame["volume"] = volume
     frame["dollar_volume"] = close * volume

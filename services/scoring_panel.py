@@ -30,7 +30,7 @@ class Panel:
     Attributes:
         symbols: One entry per row of the arrays.
         bars: Column name → float64 array (n_symbols, width), NaN-padded on the left.
-        n_bars: How many bars each symbol has in the window.
+        n_bars: How many bars each symbol has (the window may hold fewer).
         invalid: Per symbol, "" or the reasons some inputs were discarded.
     """
 
@@ -170,7 +170,7 @@ def build_panel(
         keep = (narrow or {}).get(name, width)
         arrays[name] = _gather(bars, name, rows[:, -keep:], present[:, -keep:], reasons)
 
-    counts = np.minimum(layout.ends - layout.starts, width)
+    counts = layout.ends - layout.starts
     invalid = _reasons_per_symbol(reasons, len(layout.symbols))
     return Panel(pd.Index(layout.symbols, name="symbol"), arrays, counts, invalid)
 

@@ -256,6 +256,20 @@ def hybrid_gate(stage: pd.DataFrame) -> np.ndarray:
     return volume_ok & shape_ok
 
 
+def hybrid_composite(subs: pd.DataFrame, preset: HybridPreset) -> np.ndarray:
+    """The 0–100 composite: clamp(Σ weight · subscore) × 100, to 2 dp."""
+    composite = sum(preset.weights[k] * subs[f"c_{k}"].to_numpy() for k in HYBRID_PARTS)
+    return np.round(100 * clamp01(np.asarray(composite, dtype="float64")), 2)
+
+
+def hybrid_action(score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Entry rules on the 0–100 composite: ≥ 70 TRADE_READY/HIGH, ≥ 50
+    WATCHLIST/MEDIUM, else REJECT/LOW."""
+    levels = [score >= HYBRID_TRADE_READY, score >= HYBRID_WATCHLIST]
+    action = np.select(levels, ["TRADE_READY", "WATCHLIST"], "REJECT").astype(object)
+    return action, np.select(levels, ["HIGH", "MEDIUM"], "LOW").astype(object)
+
+
 def score_hybrid(
     feats: pd.DataFrame, preset: HybridPreset, limit: int | None
 ) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -264,19 +278,11 @@ def score_hybrid(
     stage = stage[hybrid_gate(stage)]
     trace["gate"] = len(stage)
     subs = hybrid_subscores(stage, preset)
-    composite = sum(preset.weights[k] * subs[f"c_{k}"] for k in HYBRID_PARTS)
-    score = np.round(100 * clamp01(np.asarray(composite, dtype="float64")), 2)
+    score = hybrid_composite(subs, preset)
 
     kept = stage.join(subs)
     kept["score"] = score
-    kept["action"] = np.select(
-        [score >= HYBRID_TRADE_READY, score >= HYBRID_WATCHLIST],
-        ["TRADE_READY", "WATCHLIST"],
-        "REJECT",
-    ).astype(object)
-    kept["confidence"] = np.where(score >= HYBRID_TRADE_READY, "HIGH", "MEDIUM").astype(
-        object
-    )
+    kept["action"], kept["confidence"] = hybrid_action(score)
     kept["preset"] = next(k for k, v in PRESETS.items() if v is preset)
     kept["scorable"] = True
     trace["kept"] = int((kept["action"] != "REJECT").sum())
