@@ -279,3 +279,26 @@ async def test_c12_live_banner_shows_before_and_after_an_auth_error(
         status = text(pane, ".pane-status")
         assert "credentials don't match this environment" in status
         assert "PKLOOKSPAPER" not in status and "hidden" not in status
+
+
+async def test_repeated_or_missing_symbols_still_render(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from services.broker import PositionInfo
+
+    service = make_service(tmp_path, {"AMC": 5.0, "GME": 20.0})
+    view = service.load()
+    odd = (PositionInfo("—", None), PositionInfo("—", 3.0), view.positions[0])
+    async with PaneApp(service).run_test(size=(140, 40)) as pilot:
+        pane = pilot.app.query_one(PortfolioPane)
+        pane.apply(
+            Loaded(None, Freshness("demo")).succeeded(
+                replace(view, positions=odd + view.positions), NOW
+            ),
+            NOW,
+        )
+        await pilot.pause()
+
+        table = pane.query_one("#positions", DataTable)
+        assert [k.value for k in table.rows] == ["—", "—#2", "AMC", "AMC#2", "GME"]
+        assert cell(table, "—", "qty") == "—"

@@ -7,6 +7,7 @@ connection; tables update in place by symbol and order id.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import partial
 from typing import Any
 
@@ -111,6 +112,20 @@ def sync_table(
                 table.update_cell(key, column, new)
     if selected in rows:
         table.move_cursor(row=table.get_row_index(selected), animate=False)
+
+
+def _keyed(
+    pairs: Iterable[tuple[str, tuple[Text, ...]]],
+) -> dict[str, tuple[Text, ...]]:
+    """Key rows by symbol or id; a repeated key (bad broker data) gets "#2"."""
+    rows: dict[str, tuple[Text, ...]] = {}
+    for key, cells in pairs:
+        unique, n = key, 1
+        while unique in rows:
+            n += 1
+            unique = f"{key}#{n}"
+        rows[unique] = cells
+    return rows
 
 
 def _cursor_key(table: DataTable[Any]) -> str | None:
@@ -231,9 +246,9 @@ class PortfolioPane(Pane):
         self.query_one("#portfolio-notice", Static).update(data.notice or "")
         self.set_class(bool(data.notice), "-notice")
         columns = tuple(k for k, _ in POSITION_COLUMNS)
-        rows = {p.symbol: _position_cells(p) for p in data.positions}
+        rows = _keyed((p.symbol, _position_cells(p)) for p in data.positions)
         sync_table(self.query_one("#positions", DataTable), rows, columns)
-        order_rows = {o.id: _order_cells(o) for o in data.orders}
+        order_rows = _keyed((o.id, _order_cells(o)) for o in data.orders)
         order_columns = tuple(k for k, _ in ORDER_COLUMNS)
         sync_table(self.query_one("#orders", DataTable), order_rows, order_columns)
         self.refresh_bindings()
