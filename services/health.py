@@ -209,9 +209,13 @@ class HealthService:
         return self._report(checked)
 
     def close(self) -> None:
-        """Release the Redis client and this service's own event loop."""
+        """Release the Redis client, the probes' pools and this service's loop."""
         if self._redis is not None:
             self._redis.close()
+        for probe in (self._polygon, self._alpaca):
+            close = getattr(probe, "close", None)
+            if callable(close):
+                close()
         if self._own_loop is not None:
             self._own_loop.close()
 

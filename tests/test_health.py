@@ -400,9 +400,9 @@ def test_a_real_rq_worker_counts_as_live(
     proc = subprocess.Popen([sys.executable, "-c", code, redis_url])
     try:
         deadline = time.monotonic() + 10
-        while (
-            not redis_client.exists("rq:worker:real-1") and time.monotonic() < deadline
-        ):
+        while time.monotonic() < deadline:
+            if redis_client.hget("rq:worker:real-1", "state") == b"idle":
+                break
             time.sleep(0.05)
         clock_now = time.time()
         svc = HealthService(settings(), FrozenClock(clock_now), redis_url, None)
