@@ -27,6 +27,7 @@ from services.squeeze_detect import LEVEL_RANK
 log = logging.getLogger(__name__)
 
 HISTORY_CAP = 50
+HISTORY_TTL_S = 30 * 86400
 STATES = ("new", "acknowledged", "snoozed")
 
 
@@ -137,19 +138,22 @@ def clean_row(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-# KEYS: active set, fire counter. ARGV: now, key prefix, history cap, then six
+# KEYS: active set, fire counter. ARGV: now, key prefix, history cap, history
+# TTL, then six
 # values per row (symbol, rank, level, pattern, score, row json). Alert and
 # history keys are derived from the prefix, so this needs a single-node Redis.
 _SYNC = """
 local now, prefix, cap = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local ttl = tonumber(ARGV[4])
 local fired, present = {}, {}
 local function remember(sym, event, level, score)
   local hist = prefix .. ':history:' .. sym
   redis.call('LPUSH', hist, cjson.encode({at=tonumber(now), event=event,
     level=level, score=tonumber(score)}))
   redis.call('LTRIM', hist, 0, cap - 1)
+  redis.call('EXPIRE', hist, ttl)
 end
-for i = 4, #ARGV, 6 do
+for i = 5, #ARGV, 6 do
   local sym, rank, level = ARGV[i], tonumber(ARGV[i+1]), ARGV[i+2]
   local pattern, score, row = ARGV[i+3], ARGV[i+4], ARGV[i+5]
   present[sym] = true
@@ -179,7 +183,7 @@ end
 return fired
 """
 
-# KEYS: alert hash, history list. ARGV: state, until, now, cap, event.
+# KEYS: alert hash, history list. ARGV: state, until, now, cap, event, TTL.
 _SET_STATE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[1], 'snooze_until', ARGV[2])
@@ -187,6 +191,7 @@ local level = redis.call('HGET', KEYS[1], 'level') or ''
 redis.call('LPUSH', KEYS[2], cjson.encode({at=tonumber(ARGV[3]), event=ARGV[5],
   level=level}))
 redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]) - 1)
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[6]))
 return 1
 """
 
@@ -203,6 +208,8 @@ class AlertStore:
         clock: Time source for every stamp.
         key_prefix: Namespace of every key.
         history_cap: Events kept per symbol.
+        history_ttl_s: A symbol's history expires this long after its last
+            event, so symbols that never return do not pile up.
 
     Raises:
         RedisUnavailable: from every method when Redis fails.
@@ -214,12 +221,14 @@ class AlertStore:
         clock: Clock,
         key_prefix: str = "amctui:squeeze",
         history_cap: int = HISTORY_CAP,
+        history_ttl_s: int = HISTORY_TTL_S,
     ) -> None:
         self._url = redis_url
         self._client = connect(redis_url)
         self._clock = clock
         self._prefix = key_prefix
         self._cap = history_cap
+        self._ttl = history_ttl_s
         self._sync = self._client.register_script(_SYNC)
         self._set_state = self._client.register_script(_SET_STATE)
 
@@ -236,7 +245,7 @@ class AlertStore:
         Returns:
             The symbols that fired (entered a level or moved up) in this call.
         """
-        args: list[Any] = [self._clock.now(), self._prefix, self._cap]
+        args: list[Any] = [self._clock.now(), self._prefix, self._cap, self._ttl]
         for row in rows:
             args += [
                 row.symbol,
@@ -264,13 +273,13 @@ class AlertStore:
 
     def set_state(self, symbol: str, state: str, until: float | None) -> bool:
         """Set "acknowledged" or "snoozed" (with `until`); False if no alert."""
-        event = "snoozed" if state == "snoozed" else state
         args: list[str | float | int] = [
             state,
             "" if until is None else repr(until),
             self._clock.now(),
             self._cap,
-            event,
+            state,
+            self._ttl,
         ]
         keys = [self._key("alert", symbol), self._key("history", symbol)]
         return bool(self._call(lambda: self._set_state(keys=keys, args=args)))

@@ -108,7 +108,8 @@ def join_features(market: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame
     Returns:
         A frame indexed by symbol with every column in `FEATURE_COLUMNS`.
     """
-    ref = reference.reindex(market.index)
+    unique = reference[~reference.index.duplicated(keep="last")]
+    ref = unique.reindex(market.index)
     out = market.copy()
     for column in NUMERIC_REFERENCE:
         out[column] = _numeric(ref, column)

@@ -176,6 +176,16 @@ def test_move_up_resets_an_acknowledged_alert_to_new(store_factory: Any) -> None
     assert store.alerts()[0].state == "new"
 
 
+def test_history_keys_expire(redis_url: str, redis_client: Any) -> None:
+    store = AlertStore(redis_url, FrozenClock(T0), history_ttl_s=3600)
+    store.sync(rows(AAA="HIGH"))
+    store.set_state("AAA", "acknowledged", None)
+
+    assert 3500 < redis_client.ttl("amctui:squeeze:history:AAA") <= 3600
+    assert redis_client.ttl("amctui:squeeze:alert:AAA") == -1  # alerts persist
+    store.close()
+
+
 def test_racing_consoles_fire_each_alert_once(redis_url: str) -> None:
     stores = [AlertStore(redis_url, FrozenClock(T0)) for _ in range(4)]
     batch = rows(**{f"S{i:03d}": "HIGH" for i in range(200)})

@@ -297,3 +297,16 @@ def test_join_features_computes_si_of_float_only_when_both_known() -> None:
     assert out["float_is_proxy"].tolist() == [True, False, False]
     assert math.isnan(out.loc["B", "si_float"]) and math.isnan(out.loc["C", "si_float"])
     assert math.isnan(out.loc["C", "float_shares"])
+
+
+def test_join_features_tolerates_duplicate_reference_rows() -> None:
+    market = pd.DataFrame(
+        {"price": [5.0], "volume_ratio": [3.0], "change_pct": [0.0]}, index=["A"]
+    )
+    reference = pd.DataFrame(
+        {"short_interest": [1e6, 2e6], "float_shares": [10e6] * 2}, index=["A", "A"]
+    )
+
+    out = join_features(market, reference)
+
+    assert out.loc["A", "si_float"] == pytest.approx(0.2)  # the last row wins
