@@ -7,7 +7,6 @@ type. This module does no I/O and never imports Textual.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -303,17 +302,3 @@ class NoBroker:
     def close_position(self, symbol: str) -> OrderInfo:
         """Raise: nothing is configured."""
         raise self._fail()
-
-
-_ADAPTERS = {
-    "AlpacaBroker": "services.alpaca_broker",
-    "AmcApiHoldings": "services.amc_holdings",
-    "PaperBroker": "services.paper_broker",
-}
-
-
-def __getattr__(name: str) -> Any:
-    """Offer the adapters from here too, imported lazily (they import this module)."""
-    if name in _ADAPTERS:
-        return getattr(importlib.import_module(_ADAPTERS[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

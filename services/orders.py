@@ -7,7 +7,6 @@ before sending. Never imports Textual.
 
 from __future__ import annotations
 
-import importlib
 import math
 import uuid
 from collections.abc import Sequence
@@ -360,10 +359,3 @@ def _mode_check(mode: str, settings: Settings) -> Guardrail:
     if missing:
         return Guardrail(name, False, "LIVE endpoint; missing " + " and ".join(missing))
     return Guardrail(name, True, "LIVE enabled; type the symbol to confirm")
-
-
-def __getattr__(name: str) -> Any:
-    """Offer `PortfolioService` and `PortfolioView` from here too, lazily."""
-    if name in ("PortfolioService", "PortfolioView"):
-        return getattr(importlib.import_module("services.portfolio"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

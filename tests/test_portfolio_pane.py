@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from textual.app import App, ComposeResult
 from textual.widgets import Button, DataTable, Input, Static
 
+from services.alpaca_broker import AlpacaBroker
 from services.audit import AuditLog
+from services.broker import PositionInfo
 from services.clock import FrozenClock
+from services.errors import AmcTuiError
+from services.orders import OrderIntent
 from services.paper_broker import PaperBroker, SeedPosition
 from services.portfolio import PortfolioService
 from services.settings import load_settings
 from services.state import Freshness, Loaded
+from tests.support.http_server import LocalServer
 from widgets.order_entry import OrderEntryScreen
 from widgets.pane import Pane
 from widgets.portfolio_pane import PortfolioPane
@@ -104,8 +110,6 @@ async def test_refresh_updates_cells_in_place_and_keeps_the_cursor(
 
 
 def service_intent(symbol: str) -> Any:
-    from services.orders import OrderIntent
-
     return OrderIntent(symbol, "buy", qty=1, client_order_id=f"seed-{symbol}")
 
 
@@ -226,8 +230,6 @@ async def test_cancel_and_close_ask_for_confirmation_with_the_quantity(
     tmp_path: Path,
 ) -> None:
     service = make_service(tmp_path, {"AMC": 5.0, "GME": 20.0})
-    from services.orders import OrderIntent
-
     resting = OrderIntent(
         "AMC", "buy", "limit", qty=3, limit_price=4.0, client_order_id="rest"
     )
@@ -248,11 +250,8 @@ async def test_cancel_and_close_ask_for_confirmation_with_the_quantity(
 
 
 async def test_c12_live_banner_shows_before_and_after_an_auth_error(
-    tmp_path: Path, http_server: Any
+    tmp_path: Path, http_server: LocalServer
 ) -> None:
-    from services.alpaca_broker import AlpacaBroker
-    from services.errors import AmcTuiError
-
     http_server.json("GET", "/v2/account", {"message": "forbidden."}, status=403)
     broker = AlpacaBroker(
         "PKLOOKSPAPER",
@@ -282,10 +281,6 @@ async def test_c12_live_banner_shows_before_and_after_an_auth_error(
 
 
 async def test_repeated_or_missing_symbols_still_render(tmp_path: Path) -> None:
-    from dataclasses import replace
-
-    from services.broker import PositionInfo
-
     service = make_service(tmp_path, {"AMC": 5.0, "GME": 20.0})
     view = service.load()
     odd = (PositionInfo("—", None), PositionInfo("—", 3.0), view.positions[0])
