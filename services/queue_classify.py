@@ -10,6 +10,7 @@ import json
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import replace
+from functools import lru_cache
 
 from services.clock import format_age
 from services.queue_read import Listing, RawState
@@ -27,6 +28,7 @@ from services.queue_view import (
 )
 from services.rq_codec import (
     UNDECODABLE,
+    Payload,
     decode_payload,
     describe_call,
     exception_type,
@@ -35,8 +37,6 @@ from services.rq_codec import (
     result_exc_text,
     text,
 )
-
-_BINARY_FIELDS = frozenset({b"data", b"result", b"exc_info", b"meta"})
 
 
 def build_view(
@@ -119,27 +119,28 @@ def _worker(
     return WorkerInfo(name, state, queues, current, age, True)
 
 
-def _fields(fields: dict[bytes, bytes], call: str) -> tuple[tuple[str, str], ...]:
-    """Every field as text; binary ones summarised, the description redacted."""
-    shown = []
-    for key in sorted(fields):
-        value = fields[key]
-        if key in _BINARY_FIELDS:
-            shown.append((text(key), f"({len(value)} bytes, binary)"))
-        elif key == b"description":
-            # rq writes the raw argument repr here; show the redacted call instead.
-            shown.append(("description", call))
-        else:
-            shown.append((text(key), text(value)))
-    return tuple(shown)
-
-
 def _traceback(job_id: str, fields: dict[bytes, bytes], raw: RawState) -> str:
-    stored = inflate_text(fields.get(b"exc_info"))
+    stored = fields.get(b"exc_info")
     if stored:
-        return stored
+        return _inflate_cached(stored)
     entry = raw.results.get(job_id) or {}
     return result_exc_text(entry.get(b"exc_string"))
+
+
+@lru_cache(maxsize=2048)
+def _inflate_cached(raw: bytes) -> str:
+    return inflate_text(raw)
+
+
+@lru_cache(maxsize=2048)
+def _exc_type_cached(traceback: str) -> str:
+    return exception_type(traceback)
+
+
+@lru_cache(maxsize=4096)
+def _call(raw: bytes | None, serializer: str) -> tuple[Payload, str]:
+    payload = decode_payload(raw, serializer)
+    return payload, describe_call(payload)
 
 
 def _row(
@@ -154,55 +155,53 @@ def _row(
     if not fields:
         reason = "dangling: job data expired/missing"
         return JobRow(item.job_id, item.queue, "missing", UNDECODABLE, None, reason)
-    payload = decode_payload(fields.get(b"data"), serializers.get(item.queue, "pickle"))
-    call = describe_call(payload)
-    base = JobRow(
+    payload, call = _call(fields.get(b"data"), serializers.get(item.queue, "pickle"))
+    worker = text(fields.get(b"worker_name"))
+    age, reason, trace = _classify(item, fields, worker, raw, now, limits, live)
+    return JobRow(
         job_id=item.job_id,
         queue=item.queue,
         status=item.where,
         function=payload.function,
-        age_s=None,
-        fields=_fields(fields, call),
+        age_s=age,
+        reason=reason,
+        worker=worker,
+        exc_type=_exc_type_cached(trace) if item.where == "failed" else "",
+        raw_fields=tuple(fields.items()),
         call=call,
+        traceback=trace,
         decode_error=payload.error,
         call_key=payload.call_key if payload.error is None else "",
-        worker=text(fields.get(b"worker_name")),
     )
-    return _classify(base, item, fields, raw, now, limits, live)
 
 
 def _classify(
-    row: JobRow,
     item: Listing,
     fields: dict[bytes, bytes],
+    worker: str,
     raw: RawState,
     now: float,
     limits: StuckThresholds,
     live: set[str],
-) -> JobRow:
+) -> tuple[float | None, str, str]:
+    """Return (age, why stuck, traceback) for a job found in `item.where`."""
     enqueued = parse_time(fields.get(b"enqueued_at"))
-    created = parse_time(fields.get(b"created_at"))
-    started = parse_time(fields.get(b"started_at"))
-    ended = parse_time(fields.get(b"ended_at"))
     if item.where == "queued":
-        age = _age(now, enqueued, created)
-        return _replace(row, age, _queued_reason(item.queue, age, limits, live))
+        age = _age(now, enqueued, parse_time(fields.get(b"created_at")))
+        return age, _queued_reason(item.queue, age, limits, live), ""
     if item.where == "hand-off":
         age = _age(now, raw.first_seen.get(item.job_id), enqueued)
         late = age is not None and age > limits.handoff_s
-        return _replace(row, age, f"in hand-off for {format_age(age)}" if late else "")
+        return age, f"in hand-off for {format_age(age)}" if late else "", ""
+    started = parse_time(fields.get(b"started_at"))
     if item.where == "started":
-        age = _age(now, started, enqueued)
-        return _replace(row, age, _started_reason(row, item, fields, raw, now, limits))
+        reason = _started_reason(worker, item, fields, raw, now, limits)
+        return _age(now, started, enqueued), reason, ""
+    ended = parse_time(fields.get(b"ended_at"))
     if item.where == "failed":
         trace = _traceback(item.job_id, fields, raw)
-        age = _age(now, ended, started, enqueued)
-        return replace(row, age_s=age, traceback=trace, exc_type=exception_type(trace))
-    return _replace(row, _age(now, ended, enqueued, created), "")
-
-
-def _replace(row: JobRow, age: float | None, reason: str) -> JobRow:
-    return replace(row, age_s=age, reason=reason)
+        return _age(now, ended, started, enqueued), "", trace
+    return _age(now, ended, enqueued), "", ""
 
 
 def _queued_reason(
@@ -219,15 +218,15 @@ def _queued_reason(
 
 
 def _started_reason(
-    row: JobRow,
+    worker_name: str,
     item: Listing,
     fields: dict[bytes, bytes],
     raw: RawState,
     now: float,
     limits: StuckThresholds,
 ) -> str:
-    worker_fields = raw.workers.get(row.worker) if row.worker else None
-    worker = _worker(row.worker, worker_fields, now, limits) if worker_fields else None
+    worker_fields = raw.workers.get(worker_name) if worker_name else None
+    worker = _worker(worker_name, worker_fields, now, limits) if worker_fields else None
     if worker is None or not worker.alive:
         return "abandoned: worker dead"
     beats = [
@@ -260,8 +259,7 @@ def _orphan(
     now: float,
     serializers: Mapping[str, str],
 ) -> JobRow:
-    payload = decode_payload(fields.get(b"data"), serializers.get(queue, "pickle"))
-    call = describe_call(payload)
+    payload, call = _call(fields.get(b"data"), serializers.get(queue, "pickle"))
     age = _age(
         now,
         parse_time(fields.get(b"enqueued_at")),
@@ -274,7 +272,7 @@ def _orphan(
         payload.function,
         age,
         "orphaned: status queued but on no queue",
-        fields=_fields(fields, call),
+        raw_fields=tuple(fields.items()),
         call=call,
         decode_error=payload.error,
     )
@@ -304,7 +302,7 @@ def _mark_storms(rows: list[JobRow], storms: tuple[Storm, ...]) -> list[JobRow]:
             reason = "; ".join(
                 x for x in (row.reason, f"duplicate storm: {size}x") if x
             )
-            row = _replace(row, row.age_s, reason)
+            row = replace(row, reason=reason)
         marked.append(row)
     return marked
 

@@ -8,6 +8,7 @@ method that cleans registries. Blocking: call from a thread.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,85 @@ AMC_HEARTBEAT = "amc:discovery:worker:heartbeat"
 AMC_LOCK = "discovery_job_lock"
 AMC_STATUS = "amc:discovery:status:v2"
 SUSPENDED = "rq:suspended"
+RESULT_EXC = b"__exc_string"
+_U32 = struct.Struct(">I")
+
+# Read-only scripts. FETCH packs each job hash into one length-prefixed blob (one
+# reply element per job instead of two per field, which dominates parsing time),
+# adding the latest result's exc_string for failed jobs without `exc_info`.
+_FETCH = """
+local out = {}
+local function put(parts, k, v)
+  parts[#parts + 1] = struct.pack('>I4', #k) .. k .. struct.pack('>I4', #v) .. v
+end
+for i = 1, #ARGV do
+  local id = ARGV[i]
+  local h = redis.call('HGETALL', 'rq:job:' .. id)
+  local parts, has_exc, failed = {}, false, false
+  for j = 1, #h, 2 do
+    if h[j] == 'exc_info' then has_exc = true end
+    if h[j] == 'status' and (h[j + 1] == 'failed' or h[j + 1] == 'stopped') then
+      failed = true
+    end
+    put(parts, h[j], h[j + 1])
+  end
+  if failed and not has_exc then
+    local r = redis.call('XREVRANGE', 'rq:results:' .. id, '+', '-', 'COUNT', 1)
+    if r[1] then
+      local f = r[1][2]
+      for j = 1, #f, 2 do
+        if f[j] == 'exc_string' then put(parts, '__exc_string', f[j + 1]) end
+      end
+    end
+  end
+  out[i] = table.concat(parts)
+end
+return out
+"""
+
+# SWEEP advances a SCAN over job hashes and returns (cursor, keys seen, then
+# id/origin pairs) for hashes whose status is queued but which sit on neither
+# their queue nor its hand-off list. Queues longer than ARGV[3] are not checked.
+_SWEEP = """
+local res = redis.call('SCAN', ARGV[1], 'MATCH', 'rq:job:*', 'COUNT', ARGV[2])
+local limit = tonumber(ARGV[3])
+local lens = {}
+local out = {res[1], #res[2]}
+for _, key in ipairs(res[2]) do
+  local id = string.sub(key, 8)
+  if not string.find(id, ':', 1, true) then
+    local f = redis.call('HMGET', key, 'status', 'origin')
+    if f[1] == 'queued' and f[2] then
+      local q = 'rq:queue:' .. f[2]
+      local n = lens[q]
+      if n == nil then
+        n = redis.call('LLEN', q) + redis.call('LLEN', q .. ':intermediate')
+        lens[q] = n
+      end
+      if n <= limit and not redis.call('LPOS', q, id)
+          and not redis.call('LPOS', q .. ':intermediate', id) then
+        out[#out + 1] = id
+        out[#out + 1] = f[2]
+      end
+    end
+  end
+end
+return out
+"""
+
+
+def unpack_fields(blob: bytes) -> dict[bytes, bytes]:
+    """Unpack a FETCH blob into the job hash's fields."""
+    fields: dict[bytes, bytes] = {}
+    pos, end = 0, len(blob)
+    while pos < end:
+        (size,) = _U32.unpack_from(blob, pos)
+        key = blob[pos + 4 : pos + 4 + size]
+        pos += 4 + size
+        (size,) = _U32.unpack_from(blob, pos)
+        fields[key] = blob[pos + 4 : pos + 4 + size]
+        pos += 4 + size
+    return fields
 
 
 def queue_key(name: str) -> str:
@@ -103,6 +183,8 @@ class Reader:
         self._cursor = 0
         self._suspects: dict[str, str] = {}
         self._scanned = 0
+        self._fetch = client.register_script(_FETCH)
+        self._sweep_script = client.register_script(_SWEEP)
 
     def queue_names(self, configured: Sequence[str]) -> list[str]:
         """Return the configured queues plus every queue named in `rq:queues`."""
@@ -193,49 +275,38 @@ class Reader:
 
     def _read_jobs(self, state: RawState) -> None:
         ids = list(dict.fromkeys(item.job_id for item in state.listings))
-        wanted = ("failed", "finished")
-        with_results = list(
-            dict.fromkeys(i.job_id for i in state.listings if i.where in wanted)
-        )
         handoff = [item for item in state.listings if item.where == "hand-off"]
         pipe = self.client.pipeline(transaction=False)
-        for job_id in ids:
-            pipe.hgetall(JOB + job_id)
-        for job_id in with_results:
-            pipe.xrevrange(f"rq:results:{job_id}", count=1)
+        for part in range(0, len(ids), 500):
+            self._fetch(args=ids[part : part + 500], client=pipe)
         for item in handoff:
             pipe.get(f"{intermediate_key(item.queue)}:first_seen:{item.job_id}")
         out = pipe.execute()
 
-        state.jobs = dict(zip(ids, out[: len(ids)], strict=True))
-        rest = out[len(ids) :]
-        for job_id, entries in zip(with_results, rest, strict=False):
-            if entries:
-                state.results[job_id] = entries[0][1]
-        for item, seen in zip(handoff, rest[len(with_results) :], strict=True):
+        blobs = [blob for chunk in out[: len(out) - len(handoff)] for blob in chunk]
+        for job_id, blob in zip(ids, blobs, strict=True):
+            fields = unpack_fields(blob)
+            exc = fields.pop(RESULT_EXC, None)
+            if exc is not None:
+                state.results[job_id] = {b"exc_string": exc}
+            state.jobs[job_id] = fields
+        for item, seen in zip(handoff, out[len(out) - len(handoff) :], strict=True):
             if seen:
                 state.first_seen[item.job_id] = float(seen)
 
     def _sweep(self, state: RawState) -> None:
-        """Advance the SCAN over job hashes and confirm orphan suspects."""
+        """Advance the server-side orphan sweep, then recheck known orphans."""
         if self.sweep_budget > 0:
             self._advance_sweep(state)
         self._confirm_suspects(state)
 
     def _advance_sweep(self, state: RawState) -> None:
-        cursor, keys = self.client.scan(
-            self._cursor, match=JOB + "*", count=self.sweep_budget
-        )
+        args = [self._cursor, self.sweep_budget, self.lpos_limit]
+        cursor, scanned, *found = self._sweep_script(args=args)
         self._cursor = int(cursor)
-        ids = [_s(k).removeprefix(JOB) for k in keys if b":" not in k[len(JOB) :]]
-        ids = [job_id for job_id in ids if job_id not in state.jobs]
-        pipe = self.client.pipeline(transaction=False)
-        for job_id in ids:
-            pipe.hmget(JOB + job_id, "status", "origin")
-        for job_id, (status, origin) in zip(ids, pipe.execute(), strict=True):
-            if status == b"queued" and origin:
-                self._suspects[job_id] = _s(origin)
-        self._scanned += len(keys)
+        for job_id, origin in zip(found[::2], found[1::2], strict=True):
+            self._suspects[_s(job_id)] = _s(origin)
+        self._scanned += int(scanned)
         if self._cursor == 0:
             state.sweep_note = f"orphan sweep complete ({self._scanned} job keys)"
             self._scanned = 0

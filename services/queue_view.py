@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.clock import format_age
+from services.rq_codec import text
+
+_BINARY_FIELDS = frozenset({b"data", b"result", b"exc_info", b"meta"})
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class JobRow:
         reason: Why it is stuck, or "".
         worker: The worker running it (started jobs), or "".
         exc_type: Exception class for failed jobs, or "".
-        fields: Every job-hash field as text (payload fields summarised).
+        raw_fields: The job hash as read (shown by `fields`, on demand).
         call: The call with secret-looking arguments redacted.
         traceback: The full traceback of a failed job, or "".
         decode_error: Why the payload could not be decoded, or None.
@@ -84,11 +87,25 @@ class JobRow:
     reason: str = ""
     worker: str = ""
     exc_type: str = ""
-    fields: tuple[tuple[str, str], ...] = ()
+    raw_fields: tuple[tuple[bytes, bytes], ...] = ()
     call: str = ""
     traceback: str = ""
     decode_error: str | None = None
     call_key: str = ""
+
+    @property
+    def fields(self) -> tuple[tuple[str, str], ...]:
+        """Every job-hash field as text; binary ones summarised, arguments redacted."""
+        shown = []
+        for key, value in sorted(self.raw_fields):
+            if key in _BINARY_FIELDS:
+                shown.append((text(key), f"({len(value)} bytes, binary)"))
+            elif key == b"description":
+                # rq writes the raw argument repr here; show the redacted call.
+                shown.append(("description", self.call))
+            else:
+                shown.append((text(key), text(value)))
+        return tuple(shown)
 
     def detail_text(self) -> str:
         """Return every field, the call and the full traceback as plain text."""

@@ -16,6 +16,7 @@ import re
 import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from services.settings import redact_url
@@ -105,8 +106,11 @@ def _loads(raw: bytes, serializer: str) -> Any:
         raise PayloadError(f"not a readable pickle: {type(exc).__name__}") from None
 
 
+@lru_cache(maxsize=4096)
 def decode_payload(raw: bytes | None, serializer: str = "pickle") -> Payload:
     """Decode a job's `data` field into its call; never raises.
+
+    Cached by payload bytes: a duplicate storm repeats the same payload.
 
     Args:
         raw: The `data` bytes from the job hash (zlib of the serialized tuple).
@@ -187,6 +191,12 @@ def parse_time(raw: bytes | None) -> float | None:
     value = text(raw).strip()
     if not value:
         return None
+    try:
+        fast = datetime.fromisoformat(value)
+    except ValueError:
+        fast = None
+    if fast is not None:
+        return (fast if fast.tzinfo else fast.replace(tzinfo=UTC)).timestamp()
     for fmt in ("%Y-%m-%dT%H:%M:%S.%fZ", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%f"):
         try:
             return datetime.strptime(value, fmt).replace(tzinfo=UTC).timestamp()

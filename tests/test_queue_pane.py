@@ -46,7 +46,7 @@ def _view(extra: tuple[JobRow, ...] = (), lock: LockInfo | None = None) -> Queue
             90.0,
             exc_type="RuntimeError",
             traceback=TRACE,
-            fields=(("status", "failed"),),
+            raw_fields=((b"status", b"failed"),),
         ),
         JobRow("j3", "default", "finished", "mod.ok", 5.0),
     )
