@@ -128,7 +128,6 @@ class SqueezePane(Pane):
     SqueezePane .squeeze-api { color: $accent; height: auto; max-height: 6; }
     SqueezePane .squeeze-api.-empty { display: none; }
     SqueezePane.-stale #squeeze-table { opacity: 70%; }
-    SqueezePane .squeeze-summary.-error { color: $error; }
     """
 
     def __init__(self, **kwargs: Any) -> None:
