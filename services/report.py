@@ -288,12 +288,19 @@ def _md_issues(snapshot: dict[str, Any]) -> list[str]:
         return [*lines, "None.", ""]
     for number, (title, evidence) in enumerate(found, 1):
         lines += [f"### {number}. {title}", ""]
-        lines += [f"- {item}" for item in evidence]
+        lines += [_bullet(item) for item in evidence]
         lines.append("")
     return lines
 
 
 Issue = tuple[str, list[str]]
+
+
+def _bullet(item: str) -> str:
+    """A list item; evidence indented by two spaces nests under the one before."""
+    if item.startswith("  "):
+        return f"  - {item.strip()}"
+    return f"- {item}"
 
 
 def _issue_stuck(snapshot: dict[str, Any]) -> Issue | None:
@@ -413,11 +420,9 @@ def _candidate_rows(snapshot: dict[str, Any]) -> Iterable[tuple[str, str]]:
         return
     items = _list(candidates.get("items"))
     ready = sum(1 for i in items if _dict(i).get("action") == "TRADE_READY")
-    yield (
-        "Candidates",
-        f"{len(items)} ({ready} trade-ready), engine {candidates.get('engine', '?')}",
-    )
-    yield "Candidates generated", str(candidates.get("generated_at", "unknown"))
+    engine = candidates.get("engine") or "?"
+    yield "Candidates", f"{len(items)} ({ready} trade-ready), engine {engine}"
+    yield "Candidates generated", str(candidates.get("generated_at") or "unknown")
 
 
 def _alert_rows(snapshot: dict[str, Any]) -> Iterable[tuple[str, str]]:
@@ -457,10 +462,12 @@ def _md_unavailable(snapshot: dict[str, Any]) -> list[str]:
 
 def render_text(snapshot: dict[str, Any]) -> str:
     """Return a compact plain-text dashboard of all five sections."""
-    demo = " · DEMO" if snapshot.get("demo") is True else ""
+    mode = str(snapshot.get("mode", "?")).upper()
+    if snapshot.get("demo") is True and mode != "DEMO":
+        mode += " · DEMO"
     lines = [
-        f"amc-tui snapshot {snapshot.get('generated_at', '?')} · "
-        f"{str(snapshot.get('mode', '?')).upper()}{demo} · {_status(snapshot)}"
+        f"amc-tui snapshot {snapshot.get('generated_at', '?')} · {mode} · "
+        f"{_status(snapshot)}"
     ]
     for title, body in (
         ("Health", _text_health(snapshot)),
@@ -519,8 +526,8 @@ def _text_candidates(snapshot: dict[str, Any]) -> list[str]:
         return [f"unavailable: {error}"]
     items = [_dict(i) for i in _list(candidates.get("items"))]
     lines = [
-        f"{len(items)} candidates · engine {candidates.get('engine', '?')} · "
-        f"generated {candidates.get('generated_at', '?')}"
+        f"{len(items)} candidates · engine {candidates.get('engine') or '?'} · "
+        f"generated {candidates.get('generated_at') or '?'}"
     ]
     lines += [f"warning: {w}" for w in _list(candidates.get("warnings"))]
     for item in items[:TOP_ITEMS]:
@@ -558,6 +565,12 @@ def _text_portfolio(snapshot: dict[str, Any]) -> list[str]:
     for p in positions[:TOP_ITEMS]:
         lines.append(
             f"{p.get('symbol', '?'):<6} qty {p.get('qty', '?')} "
-            f"value {p.get('market_value', '?')} P&L {p.get('unrealized_pl', '?')}"
+            f"value {_amount(p.get('market_value'))} "
+            f"P&L {_amount(p.get('unrealized_pl'))}"
         )
     return lines
+
+
+def _amount(value: Any) -> str:
+    number = _num(value)
+    return "?" if number is None else f"{number:,.2f}"

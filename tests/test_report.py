@@ -260,6 +260,7 @@ def test_text_dashboard_has_all_five_sections() -> None:
     assert "ABCD    74.20 TRADE_READY" in text
     assert "WXYZ   HIGH     0.81" in text
     assert "stuck discovery_1757703929 [amc_discovery] 16m" in text
+    assert "WXYZ   qty 90 value 198.90 P&L 52.20" in text
     assert "missing routes: /discovery/test" in text
 
 
