@@ -162,7 +162,7 @@ class PortfolioPane(Pane):
         background: $accent-darken-2;
     }
     PortfolioPane #portfolio-account {
-        height: 1;
+        height: auto;
     }
     PortfolioPane #portfolio-notice {
         height: auto;
