@@ -63,13 +63,13 @@ class AmcTuiApp(App[int]):
         ),
     ]
 
-    paused: reactive[bool] = reactive(False)
+    paused: reactive[bool] = reactive(False, init=False)
     """True while auto-refresh is paused with `p`."""
 
-    zoomed: reactive[bool] = reactive(False)
+    zoomed: reactive[bool] = reactive(False, init=False)
     """True when the active pane fills the screen (always so when narrow)."""
 
-    active_pane: reactive[str] = reactive("health")
+    active_pane: reactive[str] = reactive("health", init=False)
     """Id of the pane shown when zoomed or narrow."""
 
     def __init__(
@@ -84,7 +84,7 @@ class AmcTuiApp(App[int]):
         self.read_only = env.settings.read_only
         self.bell_enabled = env.settings.bell
         self.states: dict[str, Loaded[Any]] = initial or {}
-        self.auto_refresh = auto_refresh and initial is None
+        self.refresh_enabled = auto_refresh and initial is None
         self.unexpected_errors: list[BaseException] = []
         self._generation = dict.fromkeys(PANE_IDS, 0)
         self._in_flight: set[str] = set()
@@ -96,8 +96,7 @@ class AmcTuiApp(App[int]):
         yield Static(self._banner_text(), id="banner")
         yield Static("", id="tabs")
         with Grid(id="dashboard"):
-            for pane in build_panes(self.env):
-                yield pane
+            yield from build_panes(self.env)
         yield Static(
             f"terminal too small (needs {MIN_SIZE[0]}×{MIN_SIZE[1]})", id="too-small"
         )
@@ -112,7 +111,7 @@ class AmcTuiApp(App[int]):
                 self._show(pane_id, loaded)
         else:
             self.action_refresh_now()
-        if self.auto_refresh:
+        if self.refresh_enabled:
             self._refresh_timer = self.set_interval(
                 self.env.settings.refresh_interval, self._refresh_due
             )
@@ -258,10 +257,13 @@ class AmcTuiApp(App[int]):
             log.exception("action %s failed", event.label)
             outcome = Outcome(False, f"{type(exc).__name__}: {exc}")
         if event.mutating:
-            self.env.audit.record(event.label, outcome.message, ok=outcome.ok,
-                                  **outcome.details)
+            self.env.audit.record(
+                event.label, outcome.message, ok=outcome.ok, **outcome.details
+            )
         severity = "information" if outcome.ok else "error"
-        self.notify(escape(outcome.message), title=escape(event.label), severity=severity)
+        self.notify(
+            escape(outcome.message), title=escape(event.label), severity=severity
+        )
         self.action_refresh_now()
 
     # Keys -----------------------------------------------------------------
@@ -310,8 +312,11 @@ class AmcTuiApp(App[int]):
             self.active_pane = pane_id
 
     def _binding_rows(self) -> list[tuple[str, str, str]]:
-        rows = [("Global", b.key_display or b.key, b.description)
-                for b in self.BINDINGS if isinstance(b, Binding)]
+        rows = [
+            ("Global", b.key_display or b.key, b.description)
+            for b in self.BINDINGS
+            if isinstance(b, Binding)
+        ]
         for pane in self.query(Pane):
             for binding in pane.BINDINGS:
                 if isinstance(binding, Binding):

@@ -51,19 +51,30 @@ def _setup_logging(path: str) -> None:
 def main_options(
     ctx: typer.Context,
     config: Annotated[Path | None, typer.Option(help="TOML config file.")] = None,
-    redis_url: Annotated[str | None, typer.Option(help="Redis URL (REDIS_URL).")] = None,
+    redis_url: Annotated[
+        str | None, typer.Option(help="Redis URL (REDIS_URL).")
+    ] = None,
     api_url: Annotated[str | None, typer.Option(help="AMC API base URL.")] = None,
     queue: Annotated[str | None, typer.Option(help="Discovery queue name.")] = None,
     refresh: Annotated[float | None, typer.Option(help="Refresh interval, s.")] = None,
-    strategy: Annotated[str | None, typer.Option(help="bms|hybrid_v1|legacy_v0")] = None,
+    strategy: Annotated[
+        str | None, typer.Option(help="bms|hybrid_v1|legacy_v0")
+    ] = None,
     read_only: Annotated[bool, typer.Option(help="Disable every mutation.")] = False,
     live: Annotated[bool, typer.Option(help="Allow live orders (with env).")] = False,
     bell: Annotated[bool, typer.Option(help="Ring on EXTREME/HIGH alerts.")] = False,
 ) -> None:
     """Run the console against a real AMC system (see `demo` to try it)."""
-    cli = {"redis_url": redis_url, "amc_api_url": api_url, "discovery_queue": queue,
-           "refresh_interval": refresh, "strategy": strategy,
-           "read_only": read_only or None, "live": live or None, "bell": bell or None}
+    cli = {
+        "redis_url": redis_url,
+        "amc_api_url": api_url,
+        "discovery_queue": queue,
+        "refresh_interval": refresh,
+        "strategy": strategy,
+        "read_only": read_only or None,
+        "live": live or None,
+        "bell": bell or None,
+    }
     try:
         ctx.obj = load_settings(cli, config_path=config)
     except AmcTuiError as exc:
@@ -104,11 +115,15 @@ def _parse_size(size: str) -> tuple[int, int]:
 @app.command()
 def snapshot(
     ctx: typer.Context,
-    fmt: Annotated[str, typer.Option("--format", help="svg|text|json|markdown")] = "text",
+    fmt: Annotated[
+        str, typer.Option("--format", help="svg|text|json|markdown")
+    ] = "text",
     output: Annotated[Path | None, typer.Option(help="Write here, not stdout.")] = None,
     size: Annotated[str, typer.Option(help="Terminal size for svg.")] = "120x40",
     timeout: Annotated[float, typer.Option(help="Seconds to wait for panes.")] = 15.0,
-    use_demo: Annotated[bool, typer.Option("--demo", help="Snapshot the demo.")] = False,
+    use_demo: Annotated[
+        bool, typer.Option("--demo", help="Snapshot the demo.")
+    ] = False,
 ) -> None:
     """Render the dashboard headless; exit 0 healthy, 1 degraded, 2 down, 3 failed."""
     from amc_tui.environments import build_environment  # noqa: PLC0415
@@ -139,8 +154,9 @@ def snapshot(
 def config(ctx: typer.Context) -> None:
     """Print the effective configuration, where each value came from, redacted."""
     loaded: LoadedSettings = ctx.obj
-    typer.echo(f"# config file: {loaded.path}"
-               f"{'' if loaded.path.exists() else ' (not found)'}")
+    typer.echo(
+        f"# config file: {loaded.path}{'' if loaded.path.exists() else ' (not found)'}"
+    )
     rows = loaded.describe()
     width = max(len(row.env_name) for row in rows)
     for row in rows:
@@ -151,7 +167,9 @@ def config(ctx: typer.Context) -> None:
 def worker(
     ctx: typer.Context,
     queue: Annotated[list[str] | None, typer.Option(help="Queue(s) to serve.")] = None,
-    burst: Annotated[bool, typer.Option(help="Exit when the queues are empty.")] = False,
+    burst: Annotated[
+        bool, typer.Option(help="Exit when the queues are empty.")
+    ] = False,
     name: Annotated[str | None, typer.Option(help="Worker name.")] = None,
 ) -> None:
     """Run an RQ worker for the console's jobs, writing the AMC heartbeat."""
@@ -168,8 +186,12 @@ def worker(
 @app.command()
 def discover(
     ctx: typer.Context,
-    use_demo: Annotated[bool, typer.Option("--demo", help="Use the demo market.")] = False,
-    strategy: Annotated[str | None, typer.Option(help="bms|hybrid_v1|legacy_v0")] = None,
+    use_demo: Annotated[
+        bool, typer.Option("--demo", help="Use the demo market.")
+    ] = False,
+    strategy: Annotated[
+        str | None, typer.Option(help="bms|hybrid_v1|legacy_v0")
+    ] = None,
     in_process: Annotated[bool, typer.Option("--in-process")] = False,
     enqueue: Annotated[bool, typer.Option("--enqueue")] = False,
     fmt: Annotated[str, typer.Option("--format", help="table|json")] = "table",
@@ -186,8 +208,11 @@ def discover(
     _setup_logging(settings.log_file)
     try:
         result: dict[str, Any] = run_discover(
-            settings, demo=use_demo, strategy=strategy or settings.strategy,
-            enqueue=enqueue, limit=limit,
+            settings,
+            demo=use_demo,
+            strategy=strategy or settings.strategy,
+            enqueue=enqueue,
+            limit=limit,
         )
     except AmcTuiError as exc:
         raise _fail(exc.message, 1) from None

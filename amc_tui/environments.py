@@ -10,20 +10,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from services.alpaca_broker import AlpacaBroker
 from services.amc_api import AmcApiClient
+from services.amc_holdings import AmcApiHoldings
 from services.audit import AuditLog
-from services.broker import AlpacaBroker, AmcApiHoldings
+from services.broker import Broker
 from services.clock import Clock
 from services.discovery import DiscoveryService
 from services.environment import Environment
 from services.errors import ConfigError
 from services.health import HealthService
 from services.market_data import PolygonMarket
-from services.orders import PortfolioService
+from services.portfolio import PortfolioService
 from services.queue import QueueService
 from services.settings import Settings, state_dir
-from services.short_data import PolygonShortData
-from services.squeeze import SqueezeService
+from services.short_data import FrameShortData, PolygonShortData, empty_reference
+from services.squeeze import ShortData, SqueezeService
+
+FACTORS = ("short_interest", "float", "borrow")
 
 
 def build_environment(settings: Settings, clock: Clock, *, demo: bool) -> Environment:
@@ -51,29 +55,41 @@ def build_live(settings: Settings, clock: Clock) -> Environment:
             "nothing to connect to: set REDIS_URL, AMC_API_URL or ALPACA_API_KEY "
             "(see `amc-tui config`), or try `amc-tui demo`"
         )
-    audit = AuditLog(Path(settings.audit_log), clock)
-    env = Environment(settings, clock, "live", {}, {}, audit)
+    env = Environment(
+        settings, clock, "live", {}, {}, AuditLog(Path(settings.audit_log), clock)
+    )
     api = _api_client(settings, clock, env)
-    market = _market(settings, clock)
     discovery = DiscoveryService(
-        redis_url, market, strategy=settings.strategy, clock=clock,
-        queue=settings.discovery_queue, source="live",
+        redis_url,
+        _market(settings, clock),
+        settings.strategy,
+        clock,
+        settings.discovery_queue,
+        "live",
+        grace_s=settings.inprocess_grace_s,
     )
     squeeze = SqueezeService(
-        redis_url, _short_data(settings, clock), discovery.bars, clock=clock,
-        source="live",
+        redis_url,
+        _short_data(settings, clock),
+        discovery.bars,
+        clock,
+        "live",
         amc_api_candidates=api.sync_squeeze_candidates if api else None,
     )
-    portfolio = PortfolioService(_broker(settings, api), settings, audit, clock,
-                                 source="live")
-    services: dict[str, Any] = {"candidates": discovery, "squeeze": squeeze,
-                                "portfolio": portfolio}
-    env.providers["health"] = HealthService(settings, clock, redis_url, api,
-                                            source="live")
+    broker, source = _broker(settings)
+    services: dict[str, Any] = {
+        "health": HealthService(settings, clock, redis_url, api, source="live"),
+        "candidates": discovery,
+        "squeeze": squeeze,
+        "portfolio": PortfolioService(broker, settings, env.audit, clock, source),
+    }
     if redis_url:
         services["queue"] = QueueService(
-            redis_url, queues=(settings.discovery_queue, "discovery", "default"),
-            clock=clock, source="live",
+            redis_url,
+            queues=(settings.discovery_queue, "discovery", "default"),
+            clock=clock,
+            source="live",
+            discovery_queue=settings.discovery_queue,
         )
     env.services.update(services)
     env.providers.update(services)
@@ -81,7 +97,9 @@ def build_live(settings: Settings, clock: Clock) -> Environment:
     return env
 
 
-def _api_client(settings: Settings, clock: Clock, env: Environment) -> AmcApiClient | None:
+def _api_client(
+    settings: Settings, clock: Clock, env: Environment
+) -> AmcApiClient | None:
     if not settings.amc_api_url:
         return None
     client = AmcApiClient(settings.amc_api_url, settings.request_timeout_s, clock=clock)
@@ -93,32 +111,53 @@ def _market(settings: Settings, clock: Clock) -> PolygonMarket | None:
     key = _secret(settings.polygon_api_key)
     if key is None:
         return None
-    return PolygonMarket(key, settings.polygon_base_url,
-                         settings.polygon_calls_per_minute,
-                         cache_dir=state_dir() / "bars", clock=clock)
+    return PolygonMarket(
+        key,
+        settings.polygon_base_url,
+        settings.polygon_calls_per_minute,
+        cache_dir=state_dir() / "bars",
+        clock=clock,
+    )
 
 
-def _short_data(settings: Settings, clock: Clock) -> PolygonShortData | None:
+def _short_data(settings: Settings, clock: Clock) -> ShortData:
     key = _secret(settings.polygon_api_key)
     if key is None:
-        return None
-    return PolygonShortData(key, settings.polygon_base_url, clock=clock,
-                            borrow_csv=settings.borrow_csv)
+        return FrameShortData(
+            lambda: empty_reference([]),
+            "live",
+            dict.fromkeys(FACTORS, "not configured"),
+        )
+    return PolygonShortData(
+        key,
+        clock,
+        settings.polygon_base_url,
+        settings.request_timeout_s,
+        borrow_csv=settings.borrow_csv,
+    )
 
 
-def _broker(settings: Settings, api: AmcApiClient | None) -> Any:
+def _broker(settings: Settings) -> tuple[Broker | None, str]:
     key, secret = _secret(settings.alpaca_api_key), _secret(settings.alpaca_secret_key)
     if key and secret:
-        return AlpacaBroker(key, secret, paper=settings.alpaca_paper,
-                            url_override=settings.alpaca_base_url,
-                            timeout_s=settings.request_timeout_s)
+        broker = AlpacaBroker(
+            key,
+            secret,
+            paper=settings.alpaca_paper,
+            url_override=settings.alpaca_base_url,
+            timeout_s=settings.request_timeout_s,
+        )
+        return broker, "live"
     if settings.amc_api_url:
-        return AmcApiHoldings(settings.amc_api_url, settings.request_timeout_s)
-    return None
+        return AmcApiHoldings(
+            settings.amc_api_url, settings.request_timeout_s
+        ), "AMC API"
+    return None, "live"
 
 
 def _register_closers(env: Environment) -> None:
-    for service in env.services.values():
-        close = getattr(service, "close", None)
-        if callable(close):
-            env.closers.append(close)
+    services = env.services
+    env.closers.append(services["portfolio"].close_clients)
+    for pane_id in ("health", "queue", "candidates"):
+        if pane_id in services:
+            env.closers.append(services[pane_id].close)

@@ -24,7 +24,9 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog help"):
-            yield Label("Keys  (ctrl+p opens the command palette)", classes="dialog-title")
+            yield Label(
+                "Keys  (ctrl+p opens the command palette)", classes="dialog-title"
+            )
             yield DataTable(cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from services.environment import Environment
 from widgets.candidates_pane import CandidatesPane
 from widgets.health_pane import HealthPane
 from widgets.pane import Pane
 from widgets.portfolio_pane import PortfolioPane
 from widgets.queue_pane import QueuePane
 from widgets.squeeze_pane import SqueezePane
-
-from services.environment import Environment
 
 PANE_CLASSES: tuple[type[Pane], ...] = (
     HealthPane,

@@ -26,8 +26,12 @@ SCHEMA_ID = "amc-tui.snapshot/1"
 FORMATS = ("json", "text", "markdown", "svg")
 EXIT_CODES = {"healthy": 0, "degraded": 1, "down": 2}
 EXIT_SNAPSHOT_FAILED = 3
-SECTION_OF = {"queue": "queue", "candidates": "candidates", "squeeze": "alerts",
-              "portfolio": "portfolio"}
+SECTION_OF = {
+    "queue": "queue",
+    "candidates": "candidates",
+    "squeeze": "alerts",
+    "portfolio": "portfolio",
+}
 STATUS_RANK = {"healthy": 0, "degraded": 1, "down": 2}
 
 
@@ -53,8 +57,9 @@ def collect(env: Environment, timeout_s: float) -> dict[str, Loaded[Any]]:
         with lock:
             results[pane_id] = loaded
 
-    threads = [threading.Thread(target=load, args=(p,), daemon=True)
-               for p in env.providers]
+    threads = [
+        threading.Thread(target=load, args=(p,), daemon=True) for p in env.providers
+    ]
     for thread in threads:
         thread.start()
     deadline = time.monotonic() + timeout_s
@@ -108,13 +113,16 @@ def build_snapshot(env: Environment, states: dict[str, Loaded[Any]]) -> dict[str
     for pane_id in PANE_IDS[1:]:
         snapshot[SECTION_OF[pane_id]] = _section(states.get(pane_id))
     if health.get("error"):
-        snapshot["reasons"] = [f"health check failed: {health['error']}",
-                               *snapshot["reasons"]]
+        snapshot["reasons"] = [
+            f"health check failed: {health['error']}",
+            *snapshot["reasons"],
+        ]
     return snapshot
 
 
-def render(env: Environment, states: dict[str, Loaded[Any]], fmt: str,
-           size: tuple[int, int]) -> tuple[str, int]:
+def render(
+    env: Environment, states: dict[str, Loaded[Any]], fmt: str, size: tuple[int, int]
+) -> tuple[str, int]:
     """Render the snapshot in `fmt` and return (text, exit code)."""
     snapshot = build_snapshot(env, states)
     code = EXIT_CODES[snapshot["status"]]
@@ -127,8 +135,9 @@ def render(env: Environment, states: dict[str, Loaded[Any]], fmt: str,
     return asyncio.run(render_svg(env, states, size)), code
 
 
-async def render_svg(env: Environment, states: dict[str, Loaded[Any]],
-                     size: tuple[int, int]) -> str:
+async def render_svg(
+    env: Environment, states: dict[str, Loaded[Any]], size: tuple[int, int]
+) -> str:
     """Render the real app headless at `size`, fed the given states."""
     from amc_tui.app import AmcTuiApp  # noqa: PLC0415 - Textual only for SVG
 

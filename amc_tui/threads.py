@@ -9,6 +9,7 @@ result is dropped instead of calling back into a closed app.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import TypeVar
@@ -16,7 +17,9 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def _settle(future: asyncio.Future[T], result: T | None, error: BaseException | None) -> None:
+def _settle(
+    future: asyncio.Future[T], result: T | None, error: BaseException | None
+) -> None:
     if future.done():
         return
     if error is not None:
@@ -38,10 +41,9 @@ async def in_daemon_thread(fn: Callable[[], T], name: str = "amc-io") -> T:
             outcome: tuple[T | None, BaseException | None] = (fn(), None)
         except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
             outcome = (None, exc)
-        try:
+        # The loop may have closed while we worked: then nobody is waiting.
+        with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(_settle, future, *outcome)
-        except RuntimeError:
-            pass  # the loop closed while we worked: nobody is waiting any more
 
     threading.Thread(target=runner, name=name, daemon=True).start()
     return await future
