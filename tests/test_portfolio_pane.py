@@ -176,7 +176,8 @@ async def test_buy_from_the_pane_previews_then_requests_the_order(
         (request,) = pilot.app.requested
         assert request.mutating and "buy 4 AMC" in request.label
         outcome = request.run()
-        assert outcome.ok and service.load().position("AMC").qty == 14  # type: ignore[union-attr]
+        held = service.load().position("AMC")
+        assert outcome.ok and held is not None and held.qty == 14
 
 
 async def test_open_order_entry_from_a_candidate_prefills_symbol_and_price(
