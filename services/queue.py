@@ -83,8 +83,8 @@ class QueueService:
         serializers: Mapping[str, str] | None = None,
         discovery_function: str = DISCOVERY_FUNCTION,
         discovery_queue: str = "amc_discovery",
-        page_size: int = 100,
-        sweep_budget: int = 1000,
+        page_size: int = 50,
+        sweep_budget: int = 500,
         timeout_s: float = DEFAULT_TIMEOUT_S,
         stop_verify_s: float = 5.0,
     ) -> None:

@@ -172,8 +172,8 @@ class Reader:
     def __init__(
         self,
         client: redis.Redis,
-        page_size: int = 100,
-        sweep_budget: int = 1000,
+        page_size: int = 50,
+        sweep_budget: int = 500,
         lpos_limit: int = 20_000,
     ) -> None:
         self.client = client

@@ -270,7 +270,7 @@ class QueueView:
     failed_groups: tuple[FailedGroup, ...]
     storms: tuple[Storm, ...] = ()
     suspended: bool = False
-    page: tuple[int, int] = (0, 100)
+    page: tuple[int, int] = (0, 50)
     sweep_note: str = ""
     source: str = "live"
     extra: dict[str, Any] = field(default_factory=dict)
