@@ -288,7 +288,15 @@ class PortfolioService:
             outcome = Outcome(False, f"refused: {refusal}", {"result": "refused"})
             return self._record("order.submit", outcome, **intent.to_dict())
         with self._order_lock:
-            outcome = self._send_once(intent)
+            try:
+                outcome = self._send_once(intent)
+            except Exception as exc:
+                # Audit even a failure nobody foresaw, then let the app report it.
+                unknown = f"status unknown: unexpected {type(exc).__name__}"
+                self._record(
+                    "order.submit", Outcome(False, unknown), **intent.to_dict()
+                )
+                raise
         return self._record("order.submit", outcome, **intent.to_dict())
 
     def _send_once(self, intent: OrderIntent) -> Outcome:

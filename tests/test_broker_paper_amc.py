@@ -240,3 +240,20 @@ def test_flags_that_disagree_with_the_broker_are_shown(tmp_path: Path) -> None:
     assert "orders go to the paper account" in (live_flag_on_paper.load().notice or "")
     assert "orders need both --live" in (live_without_flags.load().notice or "")
     assert live_with_flags.load().notice is None
+
+
+def test_an_unforeseen_broker_crash_is_still_audited(tmp_path: Path) -> None:
+    def broken_price(symbol: str) -> float | None:
+        if symbol == "BOOM":
+            raise KeyError(symbol)
+        return PRICES.get(symbol)
+
+    svc = make_service(PaperBroker(broken_price, CLOCK, cash=100.0), tmp_path)
+    intent = OrderIntent("BOOM", "buy", qty=1, est_price=1.0, client_order_id="c9")
+
+    with pytest.raises(KeyError):
+        svc.submit(intent)
+
+    (record,) = svc.audit.read()
+    assert record["ok"] is False and "KeyError" in record["outcome"]
+    assert record["client_order_id"] == "c9"
