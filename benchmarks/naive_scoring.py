@@ -473,4 +473,5 @@ def score_series(
             result = legacy(f)
             if result:
                 out[name] = result
-    return out
+    best = sorted(out, key=lambda name: (-out[name][0], name))[:limit]
+    return {name: out[name] for name in best}

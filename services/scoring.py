@@ -18,6 +18,7 @@ from services import scoring_explain as ex
 from services import scoring_rules as rules
 from services.scoring_explain import Contribution
 from services.scoring_features import bms_features, features
+from services.scoring_panel import to_float
 from services.scoring_rules import squeeze_assumptions, squeeze_score
 from services.scoring_strategies import (
     PRESETS,
@@ -147,7 +148,7 @@ def _finish(
     thesis: Callable[[pd.DataFrame], list[str]],
 ) -> pd.DataFrame:
     """Drop rejects, mark unscorable rows, sort best first and add the thesis."""
-    kept = scored["action"].isin(KEPT_ACTIONS).to_numpy()
+    kept = scored["action"].isin(KEPT_ACTIONS).to_numpy(copy=True)
     if keep_invalid:
         unscorable = ~scored["scorable"].to_numpy(dtype=bool)
         scored.loc[unscorable, "score"] = np.nan
@@ -164,12 +165,23 @@ def _finish(
     return result
 
 
-def best_first(frame: pd.DataFrame) -> pd.DataFrame:
-    """Sort by score descending, missing scores last, ties by symbol."""
+def best_first(frame: pd.DataFrame, column: str = "score") -> pd.DataFrame:
+    """Sort by `column` descending, ties by symbol, missing values last.
+
+    Any dtype ranks the same (Int64, float64, object); NA, NaN, ±inf and
+    non-numbers count as missing, so they never rank above a real value.
+    """
     by_symbol = frame.iloc[np.argsort(frame.index.to_numpy(dtype=str), kind="stable")]
     return by_symbol.sort_values(
-        "score", ascending=False, na_position="last", kind="stable"
+        column, ascending=False, na_position="last", kind="stable", key=_finite
     )
+
+
+def _finite(values: pd.Series) -> pd.Series:
+    """The values as float64 with NaN for anything missing or infinite."""
+    numbers = to_float(values)
+    numbers[~np.isfinite(numbers)] = np.nan
+    return pd.Series(numbers, index=values.index)
 
 
 def _theses(frame: pd.DataFrame) -> list[str]:

@@ -55,7 +55,7 @@ def to_float(values: pd.Series | np.ndarray, copy: bool = True) -> np.ndarray:
     if series.dtype == np.float64:
         return series.to_numpy(copy=copy)
     numeric = pd.to_numeric(series, errors="coerce")
-    return numeric.to_numpy(dtype="float64", na_value=np.nan)
+    return np.array(numeric.to_numpy(dtype="float64", na_value=np.nan), copy=True)
 
 
 def _value_problems(
@@ -65,7 +65,10 @@ def _value_problems(
     with np.errstate(invalid="ignore"):
         return [
             (np.isinf(values), f"{name} inf"),
-            (values <= 0 if positive else values < 0, f"{name} not positive"),
+            (
+                np.isfinite(values) & (values <= 0 if positive else values < 0),
+                f"{name} not positive",
+            ),
         ]
 
 
@@ -111,6 +114,9 @@ class _Layout:
 def _layout(bars: pd.DataFrame) -> _Layout:
     """Find each symbol's run of rows, sorting only if the frame is not sorted."""
     names = bars["symbol"].to_numpy(dtype=object)
+    if not len(names):
+        empty = np.zeros(0, dtype=np.int64)
+        return _Layout(None, empty, empty, pd.Index([], dtype=object))
     dates = _dates(bars)
     new = np.ones(len(names), dtype=bool)
     new[1:] = names[1:] != names[:-1]

@@ -75,9 +75,9 @@ class HealthPane(Pane):
     HealthPane #health-badge.-healthy { background: $success; color: $text; }
     HealthPane #health-badge.-degraded { background: $warning; color: $text; }
     HealthPane #health-badge.-down { background: $error; color: $text; }
-    HealthPane .health-reasons { height: auto; max-height: 6; color: $text-muted; }
-    HealthPane #health-table { height: auto; max-height: 12; }
-    HealthPane .health-routes { height: auto; color: $warning; }
+    HealthPane #health-table { height: auto; max-height: 9; }
+    HealthPane .health-routes { height: auto; max-height: 3; color: $warning; }
+    HealthPane .health-reasons { height: 1fr; color: $text-muted; }
     HealthPane .health-routes.-empty { display: none; }
     HealthPane.-stale #health-table { opacity: 70%; }
     """
@@ -94,9 +94,9 @@ class HealthPane(Pane):
 
     def compose_body(self) -> ComposeResult:
         yield Static("…", id="health-badge", markup=False)
-        yield Static("", classes="health-reasons", markup=False)
         yield DataTable(id="health-table", cursor_type="row")
         yield Static("", classes="health-routes -empty", markup=False)
+        yield Static("", classes="health-reasons", markup=False)
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns(*COLUMNS)
