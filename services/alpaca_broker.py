@@ -58,6 +58,7 @@ from services.broker import (
 )
 from services.errors import BrokerError
 from services.orders import OrderIntent
+from services.settings import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -276,11 +277,12 @@ class AlpacaBroker:
         )
         self.mode: BrokerMode = "paper" if paper else "live"
         default = BaseURL.TRADING_PAPER if paper else BaseURL.TRADING_LIVE
-        self.endpoint = (url_override or default.value).rstrip("/")
+        base_url = (url_override or default.value).rstrip("/")
+        self.endpoint = redact_url(base_url)
         self._hint = _key_hint(key, paper)
         self._parse = LenientParser()
         self._client = TradingClient(
-            key, secret, paper=paper, raw_data=True, url_override=self.endpoint
+            key, secret, paper=paper, raw_data=True, url_override=base_url
         )
         self._client._session = _TimeoutSession(timeout_s)
         # requests sessions are not documented as thread-safe, and the pane's

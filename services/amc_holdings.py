@@ -23,6 +23,7 @@ from services.broker import (
 )
 from services.errors import ApiError
 from services.orders import OrderIntent
+from services.settings import redact_url
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class AmcApiHoldings:
     empty_is_ambiguous = True
 
     def __init__(self, base_url: str, timeout_s: float = 5.0) -> None:
-        self.endpoint = base_url.rstrip("/") + HOLDINGS_PATH
+        self.endpoint = redact_url(base_url.rstrip("/")) + HOLDINGS_PATH
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"), timeout=timeout_s, follow_redirects=True
         )

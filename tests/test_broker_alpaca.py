@@ -235,3 +235,14 @@ def test_bracket_order_is_sent_as_alpaca_documents_it(http_server: LocalServer) 
     assert sent["stop_loss"] == {"stop_price": 3.5}
     assert sent["client_order_id"] == "cid-bracket"
     assert result.order.client_order_id == "cid-bracket"
+
+
+def test_a_password_in_the_url_is_never_shown(http_server: LocalServer) -> None:
+    http_server.json("GET", "/v2/account", {"message": "forbidden."}, status=403)
+    with_password = http_server.url.replace("http://", "http://proxyuser:pw123@")
+    alpaca = AlpacaBroker(KEY, SECRET, url_override=with_password, timeout_s=1.0)
+
+    with pytest.raises(BrokerAuthError) as err:
+        alpaca.account()
+
+    assert "pw123" not in alpaca.endpoint and "pw123" not in str(err.value)
