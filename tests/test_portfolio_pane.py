@@ -20,6 +20,7 @@ from services.portfolio import PortfolioService
 from services.settings import load_settings
 from services.state import Freshness, Loaded
 from tests.support.http_server import LocalServer
+from widgets.dialogs import DetailScreen
 from widgets.order_entry import OrderEntryScreen
 from widgets.pane import Pane
 from widgets.portfolio_pane import PortfolioPane
@@ -298,3 +299,17 @@ async def test_repeated_or_missing_symbols_still_render(tmp_path: Path) -> None:
         table = pane.query_one("#positions", DataTable)
         assert [k.value for k in table.rows] == ["—", "—#2", "AMC", "AMC#2", "GME"]
         assert cell(table, "—", "qty") == "—"
+
+
+async def test_enter_on_a_position_shows_every_field(tmp_path: Path) -> None:
+    service = make_service(tmp_path, {"AMC": 5.0, "GME": 20.0})
+    async with PaneApp(service).run_test(size=(140, 40)) as pilot:
+        pane = pilot.app.query_one(PortfolioPane)
+        pane.apply(loaded(service), NOW)
+        pane.query_one("#positions", DataTable).focus()
+        await pilot.press("down", "enter")
+        await pilot.pause()
+
+        screen = pilot.app.screen
+        assert isinstance(screen, DetailScreen)
+        assert screen.title_text == "Position GME" and "avg_entry: 22.0" in screen.body

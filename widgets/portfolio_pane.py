@@ -378,6 +378,10 @@ class PortfolioPane(Pane):
 
         self.app.push_screen(ConfirmScreen(f"LIVE: {question}", held.symbol), answered)
 
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id == "positions":
+            self.action_show_position()
+
     def action_show_position(self) -> None:
         """Show every field of the selected position, thesis included."""
         held = self.selected_position()
