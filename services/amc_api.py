@@ -71,9 +71,20 @@ class ApiBusy(ApiError):
 
 
 class ApiNotFound(ApiError):
-    """404: the route is not mounted, or the thing asked for no longer exists."""
+    """404: the route is not mounted, or the thing asked for no longer exists.
+
+    Attributes:
+        route_missing: True for the router's own `{"detail": "Not Found"}`,
+            which means the path is not mounted at all.
+    """
 
     title = "Not found"
+
+    def __init__(
+        self, message: str, *, status: int | None = 404, route_missing: bool = False
+    ) -> None:
+        super().__init__(message, status=status)
+        self.route_missing = route_missing
 
 
 class ApiMethodNotAllowed(ApiError):
@@ -351,9 +362,11 @@ def _status_error(reply: RawReply) -> ApiError:
     body, text = _body_summary(reply)
     status, where = reply.status, f"{reply.method} {reply.path}"
     if status == 404:
-        not_mounted = body == {"detail": "Not Found"} or body is None
+        not_mounted = body == {"detail": "Not Found"}
         what = "route not mounted" if not_mounted else "not found"
-        return ApiNotFound(f"{where}: {what} (HTTP 404; {text})", status=status)
+        return ApiNotFound(
+            f"{where}: {what} (HTTP 404; {text})", route_missing=not_mounted
+        )
     if status == 405:
         allow = reply.headers.get("allow", "?")
         return ApiMethodNotAllowed(
@@ -548,8 +561,21 @@ class AmcApiClient:
         return await self.request("GET", "/discovery/contenders/last")
 
     async def discovery_status(self, job_id: str) -> ApiResult:
-        """GET /discovery/status for one job; `status` "unknown" means expired."""
-        return await self.request("GET", "/discovery/status", params={"job_id": job_id})
+        """GET /discovery/status for one job; `status` "unknown" means expired.
+
+        Raises:
+            ApiNotFound: "job <id> no longer exists" for a 404 other than the
+                router's own (which means the route is not mounted).
+        """
+        try:
+            params = {"job_id": job_id}
+            return await self.request("GET", "/discovery/status", params=params)
+        except ApiNotFound as exc:
+            if exc.route_missing:
+                raise
+            raise ApiNotFound(
+                f"job {job_id} no longer exists ({exc.message})", status=exc.status
+            ) from None
 
     async def discovery_health(self) -> ApiResult:
         """GET /discovery/health (cache, last job, queue length, failed count)."""

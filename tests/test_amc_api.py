@@ -92,6 +92,7 @@ async def test_unmounted_route_reads_route_not_mounted(api: AmcApiClient) -> Non
         await api.get("/discovery/test")
 
     assert caught.value.status == 404
+    assert caught.value.route_missing
     assert "route not mounted" in caught.value.message
 
 
@@ -206,7 +207,9 @@ async def test_c22a_404_with_empty_body_reads_not_found(
         await api.discovery_status("gone")
 
     assert caught.value.status == 404
+    assert "job gone no longer exists" in caught.value.message
     assert "empty body" in caught.value.message
+    assert not caught.value.route_missing
 
 
 async def test_c22b_404_with_detail_reads_not_found(
@@ -219,6 +222,7 @@ async def test_c22b_404_with_detail_reads_not_found(
     with pytest.raises(ApiNotFound) as caught:
         await api.discovery_status("gone")
 
+    assert "job gone no longer exists" in caught.value.message
     assert "job not found" in caught.value.message
 
 
