@@ -252,11 +252,13 @@ def intraday_filter(
 ) -> pd.DataFrame:
     """RealBMSEngine's snapshot filter: same bounds on live prices.
 
-    If it keeps under half the input, the input is used whole, as in
-    production. Without snapshot access the filter is skipped with a warning.
+    Applied only while the market is open (otherwise the snapshot repeats the
+    last bar). If it keeps under half the input, the input is used whole, as
+    in production. Without snapshot access it is skipped with a warning.
     """
     snapshot_of = getattr(market, "intraday", None)
-    if snapshot_of is None:
+    market_open = getattr(market, "market_open", None)
+    if snapshot_of is None or not callable(market_open) or not market_open():
         return bars
     try:
         snap = snapshot_of()
@@ -382,6 +384,7 @@ def run_discovery(
     *,
     job_id: str | None = None,
     runner: str = "in-process",
+    days: int = BARS_DAYS,
 ) -> DiscoveryResult:
     """Run one discovery end to end and publish it.
 
@@ -395,6 +398,7 @@ def run_discovery(
         progress: Called at every stage (from this thread).
         job_id: The id to publish; `console_<epoch>` by default.
         runner: "in-process", "rq" or "fan-out", for the engine and status.
+        days: Trading days of bars to fetch (hybrid_v1 and legacy_v0 need 90).
 
     Returns:
         The result; `status` is "skipped" when another run holds the lock.
@@ -408,24 +412,32 @@ def run_discovery(
     clock = clock or Clock()
     job_id = job_id or new_job_id("console", clock)
     client = _client(redis_target)
+    spec = _Spec(strategy, limit, days, job_id, runner)
     try:
-        return _locked_run(
-            market, strategy, limit, client, clock, progress, job_id, runner
-        )
+        return _locked_run(market, spec, client, clock, progress)
     except redis.RedisError as exc:
         raise describe_failure(exc, "discovery Redis") from None
 
 
+@dataclass(frozen=True)
+class _Spec:
+    """What one run does."""
+
+    strategy: str
+    limit: int
+    days: int
+    job_id: str
+    runner: str
+
+
 def _locked_run(
     market: MarketSource,
-    strategy: str,
-    limit: int,
+    spec: _Spec,
     client: redis.Redis | None,
     clock: Clock,
     progress: ProgressCallback | None,
-    job_id: str,
-    runner: str,
 ) -> DiscoveryResult:
+    strategy, job_id = spec.strategy, spec.job_id
     lock = None
     if client is not None:
         lock = DiscoveryLock(client, f"{os.getpid()}:{int(clock.now())}")
@@ -436,9 +448,9 @@ def _locked_run(
                 "skipped", job_id, strategy, lock_holder=holder,
                 reason="Another discovery job is already running",
             )  # fmt: skip
-    run = _Run(client, clock, job_id, runner, progress)
+    run = _Run(client, clock, job_id, spec.runner, progress)
     try:
-        return _score_and_publish(market, strategy, limit, run)
+        return _score_and_publish(market, spec, run)
     except Exception as exc:
         reason = exc.message if isinstance(exc, AmcTuiError) else repr(exc)
         log.exception("discovery %s failed", job_id)
@@ -456,12 +468,11 @@ def _report_failure(run: _Run, reason: str) -> None:
         log.warning("could not record the failure: %s", type(exc).__name__)
 
 
-def _score_and_publish(
-    market: MarketSource, strategy: str, limit: int, run: _Run
-) -> DiscoveryResult:
+def _score_and_publish(market: MarketSource, spec: _Spec, run: _Run) -> DiscoveryResult:
+    strategy = spec.strategy
     warnings: list[str] = []
-    run.stage("starting", f"fetching {BARS_DAYS} days of {market.source} bars")
-    bars = market.daily_bars(BARS_DAYS)
+    run.stage("starting", f"fetching {spec.days} days of {market.source} bars")
+    bars = market.daily_bars(spec.days)
     reference = market.reference()
     warnings.extend(getattr(market, "issues", ()))
     run.stage("filtering", f"{bars['symbol'].nunique()} symbols")
@@ -471,7 +482,7 @@ def _score_and_publish(
     scored = score_universe(filtered, reference, strategy=strategy)
     run.stage("processing", f"{len(scored)} kept")
     return publish(
-        scored, strategy, limit, run, source=market.source, warnings=warnings
+        scored, strategy, spec.limit, run, source=market.source, warnings=warnings
     )
 
 

@@ -54,6 +54,7 @@ MAX_TICKER_PAGES = 40
 REFERENCE_MAX_AGE_S = 7 * 86400
 
 BAR_COLUMNS = ("symbol", "date", "open", "high", "low", "close", "volume")
+_BAR_DTYPES = {column: "float64" for column in BAR_COLUMNS[2:]}
 REFERENCE_COLUMNS = (
     "name",
     "type",
@@ -304,9 +305,7 @@ def _empty_day(day: date) -> pd.DataFrame:
 def _with_date(frame: pd.DataFrame, day: date) -> pd.DataFrame:
     """Add the `date` column and return the frame in bar-column order."""
     frame = frame.assign(date=pd.Timestamp(day).as_unit("ns"))
-    for column in BAR_COLUMNS[2:]:
-        frame[column] = frame[column].astype("float64")
-    return frame.loc[:, list(BAR_COLUMNS)]
+    return frame.astype(_BAR_DTYPES).loc[:, list(BAR_COLUMNS)]
 
 
 def decode_page(body: bytes, what: str) -> dict[str, Any]:
@@ -365,22 +364,30 @@ def grouped_rows(payload: dict[str, Any], what: str) -> list[dict[str, Any]]:
 
 def _rows_to_bars(rows: list[dict[str, Any]], day: date) -> pd.DataFrame:
     """Turn grouped-aggregate rows into one day's bars (rows without a ticker drop)."""
+    rows = [r for r in rows if isinstance(r, dict) and isinstance(r.get("T"), str)]
     if not rows:
         return _empty_day(day)
-    raw = pd.DataFrame.from_records(rows)
-    frame = pd.DataFrame(
-        {
-            "symbol": raw.get("T"),
-            "open": pd.to_numeric(raw.get("o"), errors="coerce"),
-            "high": pd.to_numeric(raw.get("h"), errors="coerce"),
-            "low": pd.to_numeric(raw.get("l"), errors="coerce"),
-            "close": pd.to_numeric(raw.get("c"), errors="coerce"),
-            "volume": pd.to_numeric(raw.get("v"), errors="coerce"),
-        }
-    )
-    frame = frame[frame["symbol"].notna()].astype({"symbol": str})
-    frame = frame.drop_duplicates("symbol", keep="last")
+    data: dict[str, Any] = {"symbol": [r["T"] for r in rows]}
+    for column, key in (("open", "o"), ("high", "h"), ("low", "l"), ("close", "c"),
+                        ("volume", "v")):  # fmt: skip
+        data[column] = _floats([r.get(key) for r in rows])
+    frame = pd.DataFrame(data).drop_duplicates("symbol", keep="last")
     return _with_date(frame.reset_index(drop=True), day)
+
+
+def _floats(values: list[Any]) -> np.ndarray:
+    """Convert to float64; anything that is not a number becomes NaN."""
+    try:
+        return np.array(values, dtype="float64")
+    except (TypeError, ValueError):
+        return np.array([_float_or_nan(v) for v in values], dtype="float64")
+
+
+def _float_or_nan(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
 
 
 def _snippet(text: str, limit: int = 120) -> str:
@@ -567,6 +574,18 @@ class PolygonMarket:
         now = datetime.fromtimestamp(self.clock.now(), tz=NEW_YORK)
         day = now.date() if now.hour >= 18 else now.date() - timedelta(days=1)
         return last_trading_day(day)
+
+    def market_open(self) -> bool:
+        """True during the regular session (09:30-16:00 New York, trading days).
+
+        Outside it the all-tickers snapshot only repeats the last daily bar,
+        so discovery skips that call.
+        """
+        now = datetime.fromtimestamp(self.clock.now(), tz=NEW_YORK)
+        if last_trading_day(now.date()) != now.date():
+            return False
+        minutes = now.hour * 60 + now.minute
+        return 9 * 60 + 30 <= minutes < 16 * 60
 
     def fetch_day(self, day: date) -> pd.DataFrame:
         """Fetch one trading day of bars for the whole market (one call).

@@ -79,10 +79,10 @@ def test_fan_out_merges_shards_scored_by_a_live_worker(
     service = DiscoveryService(redis_url, market, limit=60)
     assert service.live_workers() == (live_worker,)
 
-    outcome = service.fan_out(shards=3, wait_s=60)
+    outcome = service.fan_out(shards=2, wait_s=60)
 
     assert outcome.ok, outcome.message
-    assert outcome.details["by_workers"] == 3
+    assert outcome.details["by_workers"] == 2
     merged = json.loads(redis_client.get(ENVELOPE_KEY))
     single = run_discovery(market, "bms", 60).envelope
     assert single is not None

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,18 @@ DAYS = trading_days(date(2025, 9, 12), 3)
 GROUPED = r"/v2/aggs/grouped/locale/us/market/stocks/(\d{4}-\d\d-\d\d)"
 TICKERS = r"/v3/reference/tickers"
 SNAPSHOT = r"/v2/snapshot/locale/us/markets/stocks/tickers"
+
+
+@pytest.fixture
+def http_server() -> Iterator[LocalServer]:
+    """This module's LocalServer, stopped in the background.
+
+    `LocalServer.stop` waits out serve_forever's 0.5 s poll; over many tests
+    that wait dominated this module's run time.
+    """
+    server = LocalServer().start()
+    yield server
+    threading.Thread(target=server.stop, daemon=True).start()
 
 
 class Sleeps:
