@@ -20,12 +20,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import redis
+import rq
 from rq import Queue
 from rq.suspension import resume, suspend
 
 from services.clock import Clock
 from services.environment import Outcome
-from services.errors import AmcTuiError, QueueError
+from services.errors import AmcTuiError, ConfigError, QueueError
 from services.queue_classify import build_view
 from services.queue_ops import Scripts, Tally
 from services.queue_read import (
@@ -51,8 +52,27 @@ log = logging.getLogger(__name__)
 
 DEFAULT_QUEUES = ("amc_discovery", "discovery", "default")
 DISCOVERY_FUNCTION = "services.discovery.run_discovery_job"
+SUPPORTED_RQ = ((2, 0), (4, 0))
 CANCELED_KEEP_S = 365 * 86400
 T = TypeVar("T")
+
+
+def check_rq_version(version: str = rq.__version__) -> None:
+    """Refuse to start with an rq outside the range the actions were written for.
+
+    Redis data written by rq 1.15 and later reads either way; this pins the
+    installed library whose enqueue and suspend APIs the actions call.
+
+    Raises:
+        ConfigError: `version` is outside [2.0, 4.0).
+    """
+    try:
+        major_minor = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        raise ConfigError(f"cannot read the installed rq version {version!r}") from None
+    low, high = SUPPORTED_RQ
+    if not low <= major_minor < high:
+        raise ConfigError(f"installed rq {version} is not supported; install rq>=2,<4")
 
 
 class QueueService:
@@ -88,6 +108,7 @@ class QueueService:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         stop_verify_s: float = 5.0,
     ) -> None:
+        check_rq_version()
         self.source = source
         self.queues = tuple(queues)
         self.clock = clock or Clock()

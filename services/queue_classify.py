@@ -35,6 +35,7 @@ from services.rq_codec import (
     inflate_text,
     parse_time,
     result_exc_text,
+    result_preview,
     text,
 )
 
@@ -172,7 +173,13 @@ def _row(
         traceback=trace,
         decode_error=payload.error,
         call_key=payload.call_key if payload.error is None else "",
+        result=_result(raw, item, serializers),
     )
+
+
+def _result(raw: RawState, item: Listing, serializers: Mapping[str, str]) -> str:
+    value = (raw.results.get(item.job_id) or {}).get(b"return_value")
+    return result_preview(value, serializers.get(item.queue, "pickle")) if value else ""
 
 
 def _classify(

@@ -25,11 +25,13 @@ AMC_LOCK = "discovery_job_lock"
 AMC_STATUS = "amc:discovery:status:v2"
 SUSPENDED = "rq:suspended"
 RESULT_EXC = b"__exc_string"
+RESULT_VALUE = b"__return_value"
 _U32 = struct.Struct(">I")
 
 # Read-only scripts. FETCH packs each job hash into one length-prefixed blob (one
 # reply element per job instead of two per field, which dominates parsing time),
-# adding the latest result's exc_string for failed jobs without `exc_info`.
+# adding the latest result's exc_string (failed jobs without `exc_info`) or
+# return_value (finished jobs) from the `rq:results:<id>` stream.
 _FETCH = """
 local out = {}
 local function put(parts, k, v)
@@ -38,20 +40,22 @@ end
 for i = 1, #ARGV do
   local id = ARGV[i]
   local h = redis.call('HGETALL', 'rq:job:' .. id)
-  local parts, has_exc, failed = {}, false, false
+  local parts, has_exc, failed, finished = {}, false, false, false
   for j = 1, #h, 2 do
     if h[j] == 'exc_info' then has_exc = true end
-    if h[j] == 'status' and (h[j + 1] == 'failed' or h[j + 1] == 'stopped') then
-      failed = true
+    if h[j] == 'status' then
+      failed = h[j + 1] == 'failed' or h[j + 1] == 'stopped'
+      finished = h[j + 1] == 'finished'
     end
     put(parts, h[j], h[j + 1])
   end
-  if failed and not has_exc then
+  if (failed and not has_exc) or finished then
     local r = redis.call('XREVRANGE', 'rq:results:' .. id, '+', '-', 'COUNT', 1)
     if r[1] then
       local f = r[1][2]
       for j = 1, #f, 2 do
         if f[j] == 'exc_string' then put(parts, '__exc_string', f[j + 1]) end
+        if f[j] == 'return_value' then put(parts, '__return_value', f[j + 1]) end
       end
     end
   end
@@ -286,9 +290,16 @@ class Reader:
         blobs = [blob for chunk in out[: len(out) - len(handoff)] for blob in chunk]
         for job_id, blob in zip(ids, blobs, strict=True):
             fields = unpack_fields(blob)
-            exc = fields.pop(RESULT_EXC, None)
-            if exc is not None:
-                state.results[job_id] = {b"exc_string": exc}
+            result = {
+                name: fields.pop(key)
+                for key, name in (
+                    (RESULT_EXC, b"exc_string"),
+                    (RESULT_VALUE, b"return_value"),
+                )
+                if key in fields
+            }
+            if result:
+                state.results[job_id] = result
             state.jobs[job_id] = fields
         for item, seen in zip(handoff, out[len(out) - len(handoff) :], strict=True):
             if seen:

@@ -77,6 +77,8 @@ class JobRow:
         call: The call with secret-looking arguments redacted.
         traceback: The full traceback of a failed job, or "".
         decode_error: Why the payload could not be decoded, or None.
+        call_key: Function and arguments as text, for duplicate detection.
+        result: A redacted preview of a finished job's return value, or "".
     """
 
     job_id: str
@@ -92,6 +94,7 @@ class JobRow:
     traceback: str = ""
     decode_error: str | None = None
     call_key: str = ""
+    result: str = ""
 
     @property
     def fields(self) -> tuple[tuple[str, str], ...]:
@@ -119,6 +122,8 @@ class JobRow:
         ]
         if self.decode_error:
             lines.append(f"payload undecodable: {self.decode_error}")
+        if self.result:
+            lines.append(f"result: {self.result}")
         lines.append("")
         lines += [f"{name}: {value}" for name, value in self.fields]
         if self.traceback:

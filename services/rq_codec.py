@@ -131,6 +131,18 @@ def decode_payload(raw: bytes | None, serializer: str = "pickle") -> Payload:
     return Payload(func, tuple(args or ()), kw)
 
 
+def result_preview(encoded: bytes | None, serializer: str = "pickle") -> str:
+    """Return a short, redacted preview of a result stream's `return_value`."""
+    if not encoded:
+        return ""
+    try:
+        raw = base64.b64decode(encoded)
+        value = _loads(raw, serializer)
+    except (binascii.Error, ValueError) as exc:
+        return f"{UNDECODABLE} ({exc})"
+    return redact_value("", value)
+
+
 def redact_value(name: str, value: Any) -> str:
     """Return `value` as short text, hiding it when `name` looks like a secret."""
     if _SECRET_NAME.search(name):

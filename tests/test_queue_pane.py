@@ -178,3 +178,15 @@ async def test_actions_disabled_without_service():
         await pilot.pause()
         assert app.requests == []
         assert pane.check_action("requeue_failed", ()) is None
+
+
+async def test_failed_refresh_keeps_last_rows_marked_stale():
+    app = PaneApp()
+    async with app.run_test(size=(140, 40)) as pilot:
+        pane = _apply(app, _view())
+        loaded = Loaded(_view(), Freshness("live", updated_at=0.0))
+        pane.apply(loaded.failed("Redis unreachable: 127.0.0.1:1 [reconnecting]"), 9.0)
+        await pilot.pause()
+        assert pane.has_class("-stale")
+        assert app.query_one(DataTable).row_count == 3
+        assert pane.border_subtitle == "STALE"
