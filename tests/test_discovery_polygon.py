@@ -19,7 +19,8 @@ from tests.support.polygon_server import SNAPSHOT, TICKERS, serve_market
 
 # Thursday 2025-09-11 11:00 New York: market open, last full session 09-10.
 OPEN = datetime(2025, 9, 11, 15, 0, tzinfo=UTC).timestamp()
-SATURDAY = datetime(2025, 9, 13, 15, 0, tzinfo=UTC).timestamp()
+# Wednesday 2025-09-10 19:00 New York: closed, and 09-10 is complete.
+EVENING = datetime(2025, 9, 10, 23, 0, tzinfo=UTC).timestamp()
 DAYS = 35  # enough for bms (31 bars); each local request costs ~40 ms
 
 
@@ -98,9 +99,8 @@ def test_snapshot_not_in_plan_skips_the_filter_and_the_run_goes_on(
 
 
 def test_closed_market_needs_no_snapshot_and_partial_listing_is_flagged(
-    http_server: LocalServer, tmp_path: Path
+    http_server: LocalServer, tmp_path: Path, demo: DemoMarket
 ) -> None:
-    demo = DemoMarket(n_symbols=400, as_of=date(2025, 9, 12))
     serve_market(http_server, demo, per_page=150)
     http_server.route("GET", TICKERS, [
         Reply(body={"status": "OK", "count": 1,
@@ -108,9 +108,9 @@ def test_closed_market_needs_no_snapshot_and_partial_listing_is_flagged(
                     "next_url": f"{http_server.url}{TICKERS}?cursor=page1"}),
         Reply(body=b'{"status": "OK", "results": [{"tic'),
     ])  # fmt: skip
-    market = polygon(http_server, tmp_path, SATURDAY)
+    market = polygon(http_server, tmp_path, EVENING)
 
-    result = run_discovery(market, "bms", 20, None, FrozenClock(SATURDAY), days=DAYS)
+    result = run_discovery(market, "bms", 20, None, FrozenClock(EVENING), days=DAYS)
 
     assert not http_server.calls(SNAPSHOT)
     assert market.calls == DAYS + 2
