@@ -39,6 +39,7 @@ DEGRADED = {
     "tag": "trace_v3",
 }
 MOUNTED = ["/", "/docs", "/redoc", "/openapi.json", *REQUIRED_ROUTES]
+OPEN_CLIENTS: list[AmcApiClient] = []  # closed after each load, with its loop
 
 
 def iso(epoch: float) -> bytes:
@@ -64,6 +65,8 @@ def service(
     **kwargs: Any,
 ) -> HealthService:
     api = AmcApiClient(api_url, timeout_s=1.0) if api_url else None
+    if api is not None:
+        OPEN_CLIENTS.append(api)
     return HealthService(
         kwargs.pop("settings", settings()),
         FrozenClock(NOW),
@@ -79,6 +82,8 @@ def load(svc: HealthService) -> HealthReport:
         return svc.load()
     finally:
         svc.close()
+        while OPEN_CLIENTS:
+            OPEN_CLIENTS.pop().close()
 
 
 def status_of(report: HealthReport, name: str) -> str:
