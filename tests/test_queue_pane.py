@@ -91,7 +91,7 @@ async def test_markup_in_redis_text_renders_literally():
         await pilot.pause()
         table = app.query_one(DataTable)
         assert table.get_row(MARKUP_ID)[0].plain == MARKUP_ID
-        assert table.get_row(MARKUP_ID)[3].plain == "mod.[i]fn"
+        assert table.get_row(MARKUP_ID)[4].plain == "mod.[i]fn"
         workers = app.query_one(".queue-workers")
         assert "[/]w[bold busy" in str(workers.render())
         table.move_cursor(row=table.get_row_index(MARKUP_ID))

@@ -18,17 +18,17 @@ from textual.widgets import DataTable, Input, Static
 
 from services.clock import format_age
 from services.queue import QueueService
-from services.queue_view import JobRow, QueueView, Storm
+from services.queue_view import JobRow, QueueCounts, QueueView, Storm
 from widgets.dialogs import DetailScreen
 from widgets.pane import Pane
 
 COLUMNS = (
     ("Job id", "id"),
-    ("Queue", "queue"),
     ("Status", "status"),
-    ("Function", "function"),
     ("Age", "age"),
-    ("Why stuck", "reason"),
+    ("Why stuck / error", "reason"),
+    ("Function", "function"),
+    ("Queue", "queue"),
 )
 COLUMN_KEYS = tuple(key for _, key in COLUMNS)
 ROW_ACTIONS = frozenset({"requeue_selected", "cancel_selected", "delete_selected"})
@@ -39,12 +39,49 @@ def row_cells(row: JobRow) -> tuple[Text, ...]:
     style = "bold" if row.reason else ""
     return (
         Text(row.job_id, style=style),
-        Text(row.queue),
         Text(row.status),
-        Text(row.function),
         Text(format_age(row.age_s)),
         Text(row.reason or row.exc_type),
+        Text(row.function),
+        Text(row.queue),
     )
+
+
+_COUNT_NAMES = (
+    "queued",
+    "hand-off",
+    "started",
+    "failed",
+    "finished",
+    "deferred",
+    "scheduled",
+    "canceled",
+    "dangling",
+)
+
+
+def _sizes(q: QueueCounts) -> tuple[int, ...]:
+    return (
+        q.queued,
+        q.intermediate,
+        q.started,
+        q.failed,
+        q.finished,
+        q.deferred,
+        q.scheduled,
+        q.canceled,
+        q.dangling,
+    )
+
+
+def count_line(q: QueueCounts) -> str:
+    """Return e.g. "amc_discovery: 8 queued · 1 failed" (zero counts left out)."""
+    parts = [
+        f"{n:,} {name}"
+        for name, n in zip(_COUNT_NAMES, _sizes(q), strict=True)
+        if n or name == "queued"
+    ]
+    return f"{q.name}: {' · '.join(parts)}"
 
 
 def matches(row: JobRow, needle: str) -> bool:
@@ -131,8 +168,10 @@ class QueuePane(Pane):
         """Render counts, workers, failure groups and the job table."""
         self._view = data
         self.set_class(data.suspended, "-suspended")
-        lines = data.text_lines()
-        counts = lines[: len(data.queues)]
+        counts = [count_line(q) for q in data.queues if sum(_sizes(q))]
+        empty = [q.name for q in data.queues if not sum(_sizes(q))]
+        if empty:
+            counts.append(f"empty: {', '.join(empty)}")
         if data.suspended:
             counts.append("workers SUSPENDED: none will take new jobs")
         self.query_one(".queue-counts", Static).update("\n".join(counts))
@@ -145,7 +184,8 @@ class QueuePane(Pane):
         labels = "; ".join(w.label() for w in data.workers) or "none registered"
         amc = data.text_lines()[len(data.queues)]
         widget = self.query_one(".queue-workers", Static)
-        widget.update(f"workers ({len(alive)} alive): {labels}\n{amc}")
+        count = f"{len(alive)}/{len(data.workers)} alive"
+        widget.update(f"workers {count}: {labels}\n{amc}")
         widget.set_class(not alive, "-alarm")
 
     def _render_failed(self, data: QueueView) -> None:
