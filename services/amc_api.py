@@ -317,7 +317,7 @@ def _result(reply: RawReply, body: Any) -> ApiResult:
 
 
 def _reports_failure(body: dict[str, Any]) -> bool:
-    return body.get("success") is False or body.get("status") in ("error", "unhealthy")
+    return body.get("success") is False or body.get("status") == "error"
 
 
 def _parse_body(reply: RawReply) -> Any:
@@ -578,8 +578,19 @@ class AmcApiClient:
             ) from None
 
     async def discovery_health(self) -> ApiResult:
-        """GET /discovery/health (cache, last job, queue length, failed count)."""
-        return await self.request("GET", "/discovery/health")
+        """GET /discovery/health (cache, last job, queue length, failed count).
+
+        Raises:
+            ApiReportedError: the route's own failure shape, `status:"unhealthy"`
+                with an `error` (worker-health's "unhealthy" is a valid answer).
+        """
+        result = await self.request("GET", "/discovery/health")
+        if result.value("status") == "unhealthy" and result.value("error"):
+            raise ApiReportedError(
+                f"/discovery/health reported: {snippet(str(result.value('error')))}",
+                status=result.status,
+            )
+        return result
 
     async def cache_peek(self) -> ApiResult:
         """GET /discovery/cache/peek: size, age and engine of the cached envelope."""

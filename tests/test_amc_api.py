@@ -171,6 +171,21 @@ async def test_status_error_inside_200_is_an_error(
         await api.discovery_health()
 
 
+async def test_worker_health_unhealthy_is_an_answer(
+    api: AmcApiClient, http_server: LocalServer
+) -> None:
+    body = {
+        "status": "worker_down",
+        "health_report": {"worker_alive": False, "heartbeat_age": 612},
+        "recommendations": ["Start the worker"],
+    }
+    http_server.json("GET", "/discovery/emergency/worker-health", body)
+
+    result = await api.worker_health()
+
+    assert result.value("health_report")["heartbeat_age"] == 612
+
+
 async def test_202_is_a_queued_result(
     api: AmcApiClient, http_server: LocalServer
 ) -> None:
