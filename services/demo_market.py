@@ -77,8 +77,9 @@ class DemoMarket:
         days: int = 90,
         as_of: date | None = None,
     ) -> None:
-        if n_symbols < N_BREAKOUTS + N_SQUEEZES + len(FUND_SYMBOLS):
-            raise ValueError(f"n_symbols must be at least {N_BREAKOUTS + 26}")
+        smallest = N_BREAKOUTS + N_SQUEEZES + len(FUND_SYMBOLS)
+        if n_symbols < smallest:
+            raise ValueError(f"n_symbols must be at least {smallest}")
         if days < 31:
             raise ValueError("days must be at least 31 (30-day averages need them)")
         self.seed = seed
