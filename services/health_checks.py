@@ -120,8 +120,13 @@ def api_health_check(health: ApiResult) -> Check:
         for name, part in components.items()
         if isinstance(part, dict) and part.get("ok") is False
     )
-    evidence = [f"HTTP {health.status}, status {health.value('status')!r}"]
-    missing_env = components.get("env", {}).get("missing", [])
+    evidence = [
+        f"HTTP {health.status}, status {health.value('status')!r}",
+        f"commit {health.value('commit', '?')}, build {health.value('build', '?')}, "
+        f"env {health.headers.get('x-amc-env', '?')}",
+    ]
+    env = components.get("env")
+    missing_env = env.get("missing") if isinstance(env, dict) else None
     if isinstance(missing_env, list) and missing_env:
         evidence.append("env missing: " + ", ".join(str(m) for m in missing_env))
     if health.status == 200 and not broken:

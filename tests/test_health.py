@@ -559,3 +559,22 @@ def test_verdict_ranks_critical_failures_first() -> None:
 
     assert status == "down"
     assert reasons == ("Redis: r", "Polygon: p", "Workers: w")
+
+
+def test_odd_health_bodies_never_crash_the_check(
+    redis_url: str, redis_client: redis.Redis, amc: LocalServer
+) -> None:
+    healthy_redis(redis_client)
+    amc.json("GET", "/health", {"status": "degraded", "components": {"env": True}}, 503)
+
+    report = load(service(redis_url, amc.url))
+
+    assert status_of(report, "AMC API") == "warn"
+
+
+def test_decoding_redis_url_is_refused_with_a_clear_reason(redis_url: str) -> None:
+    report = load(service(f"{redis_url}?decode_responses=true"))
+
+    redis_row = report.component("Redis")
+    assert redis_row.status == "fail"
+    assert "decode_responses" in redis_row.detail
