@@ -37,6 +37,20 @@ log = logging.getLogger(__name__)
 MIN_SIZE = (60, 15)
 WIDE_SIZE = (120, 36)
 PANE_KEYS = {str(i + 1): pane_id for i, pane_id in enumerate(PANE_IDS)}
+TAB_LABELS = {
+    "health": "Health",
+    "queue": "Queue",
+    "candidates": "Candidates",
+    "squeeze": "Squeeze",
+    "portfolio": "Portfolio",
+}
+
+
+class DashboardScreen(Screen[None]):
+    """The default screen; it tells the app when the terminal changes size."""
+
+    def on_resize(self) -> None:
+        self.app.call_after_refresh(self.app._apply_layout)  # type: ignore[attr-defined]
 
 
 class AmcTuiApp(App[int]):
@@ -58,7 +72,12 @@ class AmcTuiApp(App[int]):
         Binding("z", "toggle_zoom", "Zoom"),
         Binding("question_mark", "show_help", "Help", key_display="?"),
         *(
-            Binding(key, f"show_pane('{pane_id}')", pane_id.title(), show=False)
+            Binding(
+                key,
+                f"show_pane('{pane_id}')",
+                f"Show {TAB_LABELS[pane_id]}",
+                show=False,
+            )
             for key, pane_id in PANE_KEYS.items()
         ),
     ]
@@ -117,8 +136,8 @@ class AmcTuiApp(App[int]):
             )
         self._focus_pane(self.active_pane)
 
-    def on_resize(self) -> None:
-        self._apply_layout()
+    def get_default_screen(self) -> Screen[Any]:
+        return DashboardScreen()
 
     def _apply_layout(self) -> None:
         width, height = self.size
@@ -131,7 +150,7 @@ class AmcTuiApp(App[int]):
     def _update_tabs(self) -> None:
         labels = []
         for key, pane_id in PANE_KEYS.items():
-            title = escape(self.pane(pane_id).pane_title)
+            title = TAB_LABELS[pane_id]
             if pane_id == self.active_pane:
                 labels.append(f"[reverse] {key} {title} [/reverse]")
             else:
@@ -256,7 +275,7 @@ class AmcTuiApp(App[int]):
         except Exception as exc:  # noqa: BLE001 - report, never crash
             log.exception("action %s failed", event.label)
             outcome = Outcome(False, f"{type(exc).__name__}: {exc}")
-        if event.mutating:
+        if event.mutating and not event.self_audited:
             self.env.audit.record(
                 event.label, outcome.message, ok=outcome.ok, **outcome.details
             )

@@ -40,6 +40,8 @@ class Pane(Vertical, can_focus=False):
             run: Blocking callable returning an `Outcome`; runs in a thread.
             confirm: Question to ask first (include the count), or None.
             mutating: Refused in read-only mode when True.
+            self_audited: The service writes its own audit record (orders),
+                so the app must not write a second one.
         """
 
         def __init__(
@@ -49,12 +51,14 @@ class Pane(Vertical, can_focus=False):
             *,
             confirm: str | None = None,
             mutating: bool = True,
+            self_audited: bool = False,
         ) -> None:
             super().__init__()
             self.label = label
             self.run = run
             self.confirm = confirm
             self.mutating = mutating
+            self.self_audited = self_audited
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(id=kwargs.pop("id", self.pane_id), **kwargs)
@@ -100,8 +104,15 @@ class Pane(Vertical, can_focus=False):
         *,
         confirm: str | None = None,
         mutating: bool = True,
+        self_audited: bool = False,
     ) -> None:
         """Ask the app to run `run` (see `ActionRequested`)."""
         self.post_message(
-            self.ActionRequested(label, run, confirm=confirm, mutating=mutating)
+            self.ActionRequested(
+                label,
+                run,
+                confirm=confirm,
+                mutating=mutating,
+                self_audited=self_audited,
+            )
         )

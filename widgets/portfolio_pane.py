@@ -337,7 +337,9 @@ class PortfolioPane(Pane):
         self.last_ticket = ticket
         self.refresh_bindings()
         run = partial(self.service.submit, ticket.intent, ticket.typed_confirmation)
-        self.request(f"Order: {ticket.intent.summary()}", run, mutating=True)
+        self.request(
+            f"Order: {ticket.intent.summary()}", run, mutating=True, self_audited=True
+        )
 
     def action_resend_order(self) -> None:
         """Send the last order again with the same client order id.
@@ -356,7 +358,9 @@ class PortfolioPane(Pane):
         amount = f"{order.qty:g}" if order.qty is not None else f"${order.notional}"
         question = f"Cancel {order.side} {amount} {order.symbol} order {order.id[:12]}?"
         run = partial(self.service.cancel, order.id)
-        self.request(f"Cancel order {order.id[:12]}", run, confirm=question)
+        self.request(
+            f"Cancel order {order.id[:12]}", run, confirm=question, self_audited=True
+        )
 
     def action_close_position(self) -> None:
         """Ask to close the selected position (live: the symbol must be typed)."""
@@ -368,13 +372,13 @@ class PortfolioPane(Pane):
         label = f"Close position {held.symbol}"
         if self.mode != "live":
             run = partial(self.service.close, held.symbol)
-            self.request(label, run, confirm=question)
+            self.request(label, run, confirm=question, self_audited=True)
             return
 
         def answered(yes: bool | None) -> None:
             if yes and self.service is not None:
                 run = partial(self.service.close, held.symbol, held.symbol)
-                self.request(label, run)
+                self.request(label, run, self_audited=True)
 
         self.app.push_screen(ConfirmScreen(f"LIVE: {question}", held.symbol), answered)
 

@@ -78,28 +78,39 @@ class LocalServer:
         self._stop = threading.Event()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
+        )
 
     @property
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
 
-    def route(self, method: str, path: str, answer: Reply | list[Reply] | Handler) -> None:
+    def route(
+        self, method: str, path: str, answer: Reply | list[Reply] | Handler
+    ) -> None:
         """Answer `method` requests whose path fully matches the regex `path`."""
         if isinstance(answer, list):
             answer = list(answer)
         self._routes.insert(0, (method.upper(), re.compile(path), answer))
 
-    def json(self, method: str, path: str, body: Any, status: int = 200, **kw: Any) -> None:
+    def json(
+        self, method: str, path: str, body: Any, status: int = 200, **kw: Any
+    ) -> None:
         """Shortcut: answer with a JSON body."""
         self.route(method, path, Reply(status=status, body=body, **kw))
 
     def calls(self, path_regex: str, method: str | None = None) -> list[Request]:
         """Return the recorded requests whose path matches."""
         pattern = re.compile(path_regex)
-        return [r for r in self.requests
-                if pattern.fullmatch(r.path) and (method is None or r.method == method)]
+        return [
+            r
+            for r in self.requests
+            if pattern.fullmatch(r.path) and (method is None or r.method == method)
+        ]
 
     def start(self) -> LocalServer:
         self._thread.start()
@@ -138,9 +149,13 @@ class LocalServer:
             def _serve(self) -> None:
                 parts = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
-                request = Request(self.command, parts.path, parse_qs(parts.query),
-                                  {k.lower(): v for k, v in self.headers.items()},
-                                  self.rfile.read(length) if length else b"")
+                request = Request(
+                    self.command,
+                    parts.path,
+                    parse_qs(parts.query),
+                    {k.lower(): v for k, v in self.headers.items()},
+                    self.rfile.read(length) if length else b"",
+                )
                 server.requests.append(request)
                 reply = server._resolve(request)
                 if reply.hang:
@@ -161,7 +176,7 @@ class LocalServer:
                 try:
                     if reply.trickle_s:
                         for i in range(len(payload)):
-                            self.wfile.write(payload[i:i + 1])
+                            self.wfile.write(payload[i : i + 1])
                             self.wfile.flush()
                             if server._stop.wait(reply.trickle_s):
                                 return
