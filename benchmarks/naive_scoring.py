@@ -324,26 +324,29 @@ def _ref(reference: pd.DataFrame | None, symbol: str, name: str) -> float:
     return NAN if pd.isna(value) else float(value)
 
 
-def _prerank(f: dict) -> int:
+def _prerank(price: float, volume: float) -> int:
     """Stage 3 points."""
-    p, v = f["price"], f["volume"]
-    points = 3 if 2 <= p <= 25 else 2 if 1 <= p <= 50 else 0
-    return points + (2 if v >= 1e6 else 1 if v >= 5e5 else 0)
+    points = 3 if 2 <= price <= 25 else 2 if 1 <= price <= 50 else 0
+    return points + (2 if volume >= 1e6 else 1 if volume >= 5e5 else 0)
+
+
+def prefilter(series: list[Series]) -> list[str]:
+    """Stages 1 and 3 on the last bar only, as the grouped-aggregates step did."""
+    last = {s.symbol: (s.close[-1], s.volume[-1]) for s in series}
+    names = [
+        name
+        for name, (price, volume) in last.items()
+        if 0.01 <= price <= 100 and price * volume >= 50_000 and volume >= 100_000
+    ]
+    names.sort(key=lambda n: (-_prerank(*last[n]), -last[n][1], n))
+    return names[:400]
 
 
 def survivors(
     table: dict[str, dict], reference: pd.DataFrame | None, limit: int | None
 ) -> list[str]:
-    """Stages 1, 3, 4 and 6 of select_candidates over enriched symbols."""
-    names = [
-        s
-        for s, f in table.items()
-        if 0.01 <= f["price"] <= 100
-        and f["price"] * f["volume"] >= 50_000
-        and f["volume"] >= 100_000
-    ]
-    names.sort(key=lambda s: (-_prerank(table[s]), -table[s]["volume"], s))
-    names = [s for s in names[:400] if table[s]["compression"] <= 0.5]
+    """Stages 4 (compression) and 6 (squeeze) over the enriched pre-rank survivors."""
+    names = [s for s in table if table[s]["compression"] <= 0.5]
     names.sort(key=lambda s: (table[s]["compression"], s))
     names = names[: (limit or 50) * 3]
     return [s for s in names if _squeeze_pass(s, table[s], reference)]
@@ -458,7 +461,8 @@ def score_series(
     if strategy == "bms":
         results = (bms_score(s) for s in series)
         return {r["symbol"]: (r["score"], r["action"]) for r in results if r}
-    table = {s.symbol: enrich(s) for s in series}
+    by_symbol = {s.symbol: s for s in series}
+    table = {name: enrich(by_symbol[name]) for name in prefilter(series)}
     names = survivors(table, reference, limit)
     out: dict[str, tuple[float, str]] = {}
     for name in names:

@@ -17,8 +17,8 @@ import pandas as pd
 from services import scoring_explain as ex
 from services import scoring_rules as rules
 from services.scoring_explain import Contribution
-from services.scoring_features import bms_features, features
-from services.scoring_panel import to_float
+from services.scoring_features import MarketFrame, features
+from services.scoring_panel import by_symbol, to_float
 from services.scoring_rules import squeeze_assumptions, squeeze_score
 from services.scoring_strategies import (
     PRESETS,
@@ -33,8 +33,11 @@ __all__ = [
     "STRATEGIES",
     "Contribution",
     "HybridPreset",
+    "MarketFrame",
+    "best_first",
     "explain",
     "features",
+    "score_all",
     "score_universe",
     "squeeze_assumptions",
     "squeeze_score",
@@ -48,7 +51,7 @@ KEPT_ACTIONS = ("TRADE_READY", "MONITOR", "WATCHLIST", "TIER_1", "TIER_2", "TIER
 
 
 def score_universe(
-    bars: pd.DataFrame,
+    bars: pd.DataFrame | MarketFrame,
     reference: pd.DataFrame | None = None,
     strategy: str = "bms",
     preset: str = "balanced_default",
@@ -59,9 +62,11 @@ def score_universe(
     """Score every symbol of `bars` and return the candidates, best first.
 
     Args:
-        bars: Long daily bars (frames brief). Any numeric dtype; NaN, ±inf, zero
-            and negative values are discarded and reported in `invalid`.
+        bars: Long daily bars (frames brief), or a `MarketFrame` to reuse the work
+            of an earlier scoring of the same bars. Any numeric dtype; NaN, ±inf,
+            zero and negative values are discarded and reported in `invalid`.
         reference: Reference data indexed by symbol (frames brief), or None.
+            Ignored when `bars` is a MarketFrame, which holds its own.
         strategy: One of STRATEGIES.
         preset: A key of PRESETS (hybrid_v1 only).
         limit: Keep at most this many rows (None keeps all).
@@ -70,9 +75,11 @@ def score_universe(
 
     Returns:
         A frame indexed by symbol: score (0–100), action, confidence, the `c_*`
-        components, the display features, thesis, invalid (and strategy-specific
-        columns), sorted by score descending with missing scores last.
-        `attrs["trace"]` holds the count of symbols after each stage.
+        components, the display features (price, change_pct, rel_vol, atr_pct,
+        dollar_volume, short_interest, float_shares), thesis, invalid and
+        strategy-specific columns, sorted by score descending with missing scores
+        last. `atr_pct` is the BMS one-day range for bms and the 14-bar ATR (in %)
+        for the others. `attrs["trace"]` counts the symbols after each stage.
 
     Raises:
         ValueError: For an unknown strategy or preset.
@@ -81,20 +88,39 @@ def score_universe(
         raise ValueError(f"unknown strategy {strategy!r}; expected one of {STRATEGIES}")
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; expected one of {tuple(PRESETS)}")
+    market = bars if isinstance(bars, MarketFrame) else MarketFrame(bars, reference)
 
     if strategy == "bms":
-        scored, trace = score_bms(bms_features(bars, reference))
+        scored, trace = score_bms(market.last_bar())
         thesis: Callable[[pd.DataFrame], list[str]] = _theses
     elif strategy == "hybrid_v1":
-        scored, trace = score_hybrid(features(bars, reference), PRESETS[preset], limit)
+        scored, trace = score_hybrid(market, PRESETS[preset], limit)
         thesis = strategy_theses
     else:
-        scored, trace = score_legacy(features(bars, reference), limit)
+        scored, trace = score_legacy(market, limit)
         thesis = strategy_theses
 
     result = _finish(scored, keep_invalid, limit, thesis)
     result.attrs.update(strategy=strategy, preset=preset, trace=trace)
     return result
+
+
+def score_all(
+    bars: pd.DataFrame,
+    reference: pd.DataFrame | None = None,
+    preset: str = "balanced_default",
+    limit: int | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Score the same bars with every strategy, sharing the common work.
+
+    Returns:
+        Strategy name → the frame `score_universe` returns for it.
+    """
+    market = MarketFrame(bars, reference)
+    return {
+        strategy: score_universe(market, strategy=strategy, preset=preset, limit=limit)
+        for strategy in STRATEGIES
+    }
 
 
 def score_bms(feats: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -171,8 +197,7 @@ def best_first(frame: pd.DataFrame, column: str = "score") -> pd.DataFrame:
     Any dtype ranks the same (Int64, float64, object); NA, NaN, ±inf and
     non-numbers count as missing, so they never rank above a real value.
     """
-    by_symbol = frame.iloc[np.argsort(frame.index.to_numpy(dtype=str), kind="stable")]
-    return by_symbol.sort_values(
+    return by_symbol(frame).sort_values(
         column, ascending=False, na_position="last", kind="stable", key=_finite
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from services.scoring_panel import Panel, build_panel, clean_reference
+from services.scoring_panel import Panel, build_panel, clean_reference, layout_of
 
 # The original enrich step fetched about 85 daily bars per symbol.
 ENRICH_BARS = 85
@@ -42,27 +42,27 @@ def last_bar_features(panel: Panel) -> pd.DataFrame:
 
     Columns: price, change_pct (close-to-close %), momentum_1d (open-to-close %, the
     BMS quirk), atr_pct (one-day range (h − l)/c in %, the BMS "ATR"), volume,
-    dollar_volume, bms_rel_vol (max(1, volume / 10 M), the BMS volume-size proxy) and
-    rel_vol (last volume / mean of the previous 30; NaN with fewer than 31 bars).
+    dollar_volume, bms_rel_vol (max(1, volume / 10 M), the BMS volume-size proxy),
+    rel_vol (last volume / mean of the previous 30; NaN with fewer than 31 bars)
+    and n_bars.
     """
     close, volume = panel.last("close"), panel.last("volume")
-    prev_close = panel.last("close", 1)
-    frame = pd.DataFrame(index=panel.symbols)
-    frame["price"] = close
-    frame["change_pct"] = _ratio(close - prev_close, prev_close) * 100
-    open_ = panel.last("open")
-    frame["momentum_1d"] = _ratio(close - open_, open_) * 100
-    frame["atr_pct"] = _ratio(panel.last("high") - panel.last("low"), close) * 100
-    frame["volume"] = volume
-    frame["dollar_volume"] = close * volume
-    frame["bms_rel_vol"] = np.maximum(1.0, volume / 1e6 / 10)
-    frame.loc[np.isnan(volume), "bms_rel_vol"] = np.nan
-    enough = panel.n_bars >= 31
-    frame["rel_vol"] = np.where(
-        enough, _ratio(volume, _mean_before(panel.bars["volume"], 30)), np.nan
-    )
-    frame["n_bars"] = panel.n_bars
-    return frame
+    prev_close, open_ = panel.last("close", 1), panel.last("open")
+    mean30 = _mean_before(panel.bars["volume"], 30)
+    columns = {
+        "price": close,
+        "change_pct": _ratio(close - prev_close, prev_close) * 100,
+        "momentum_1d": _ratio(close - open_, open_) * 100,
+        "atr_pct": _ratio(panel.last("high") - panel.last("low"), close) * 100,
+        "volume": volume,
+        "dollar_volume": close * volume,
+        "bms_rel_vol": np.where(
+            np.isnan(volume), np.nan, np.maximum(1.0, volume / 1e7)
+        ),
+        "rel_vol": np.where(panel.n_bars >= 31, _ratio(volume, mean30), np.nan),
+        "n_bars": panel.n_bars,
+    }
+    return pd.DataFrame(columns, index=panel.symbols)
 
 
 def volume_spike(panel: Panel) -> pd.DataFrame:
@@ -196,23 +196,64 @@ def returns(panel: Panel) -> pd.DataFrame:
 
 def reference_features(
     reference: pd.DataFrame | None, symbols: pd.Index
-) -> pd.DataFrame:
-    """Reference columns aligned on `symbols`, plus short interest / float."""
-    ref, invalid = clean_reference(reference, symbols)
-    ref["si_frac"] = _ratio(
-        ref["short_interest"].to_numpy(), ref["float_shares"].to_numpy()
-    )
-    ref["ref_invalid"] = invalid
-    return ref
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Reference columns aligned on `symbols` plus si_frac (short interest / float),
+    and the per-symbol reasons bad reference values were discarded."""
+    columns, invalid = clean_reference(reference, symbols)
+    columns["si_frac"] = _ratio(columns["short_interest"], columns["float_shares"])
+    return columns, invalid
+
+
+class MarketFrame:
+    """One bars frame and its reference data, prepared once for any number of scorings.
+
+    Finding each symbol's rows is the costly step of a scoring pass, so it is done
+    once here and reused; the last-bar features are cached because every strategy
+    starts from them. Not thread-safe: use one per thread.
+
+    Args:
+        bars: The long bars frame (frames brief): symbol, date, open, high, low,
+            close, volume. Any numeric dtype; bad values are discarded and reported.
+        reference: Reference data indexed by symbol, or None.
+    """
+
+    def __init__(
+        self, bars: pd.DataFrame, reference: pd.DataFrame | None = None
+    ) -> None:
+        self.bars = bars
+        self.reference = reference
+        self.layout = layout_of(bars)
+        self._last_bar: pd.DataFrame | None = None
+        # discover.py's stages 1–6 by limit, shared by hybrid_v1 and legacy_v0.
+        self.pipelines: dict[int | None, tuple[pd.DataFrame, dict[str, int]]] = {}
+
+    def last_bar(self) -> pd.DataFrame:
+        """Last-bar features (see `last_bar_features`) with reference and `invalid`."""
+        if self._last_bar is None:
+            narrow = {"open": 1, "high": 1, "low": 1, "close": 2}
+            panel = build_panel(self.bars, BMS_WIDTH, narrow, self.layout)
+            self._last_bar = _with_reference(
+                last_bar_features(panel), panel, self.reference
+            )
+        return self._last_bar
+
+    def enriched(self, symbols: pd.Index | None = None) -> pd.DataFrame:
+        """Every feature, for `symbols` (default all), like `features`."""
+        layout = self.layout if symbols is None else self.layout.subset(symbols)
+        panel = build_panel(self.bars, FULL_WIDTH, layout=layout)
+        frame = last_bar_features(panel).join(returns(panel)).join(volume_spike(panel))
+        frame["atr14"] = average_true_range(panel)
+        frame["compression_pct"] = compression(panel)
+        frame = frame.join(trend_features(panel))
+        frame = frame.join(heuristics(frame))
+        return _with_reference(frame, panel, self.reference)
 
 
 def bms_features(
     bars: pd.DataFrame, reference: pd.DataFrame | None = None
 ) -> pd.DataFrame:
-    """The cheap feature set: last-bar features, reference columns and `invalid`."""
-    narrow = {"open": 1, "high": 1, "low": 1, "close": 2}
-    panel = build_panel(bars, BMS_WIDTH, narrow)
-    return _with_reference(last_bar_features(panel), panel, reference)
+    """The cheap feature set BMS reads: last-bar features, reference, `invalid`."""
+    return MarketFrame(bars, reference).last_bar()
 
 
 def features(bars: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -230,24 +271,16 @@ def features(bars: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.Da
         social_rank, news_catalyst, the reference columns, si_frac and `invalid`
         ("" or why inputs were discarded).
     """
-    panel = build_panel(bars, FULL_WIDTH)
-    frame = last_bar_features(panel).join(returns(panel)).join(volume_spike(panel))
-    frame["atr14"] = average_true_range(panel)
-    frame["compression_pct"] = compression(panel)
-    frame = frame.join(trend_features(panel))
-    frame = frame.join(heuristics(frame))
-    return _with_reference(frame, panel, reference)
+    return MarketFrame(bars, reference).enriched()
 
 
 def _with_reference(
     frame: pd.DataFrame, panel: Panel, reference: pd.DataFrame | None
 ) -> pd.DataFrame:
-    """Join the reference columns and fold both invalid reasons into `invalid`."""
-    ref = reference_features(reference, panel.symbols)
+    """Add the reference columns and fold both invalid reasons into `invalid`."""
+    columns, extra = reference_features(reference, panel.symbols)
     invalid = panel.invalid.copy()
-    extra = ref["ref_invalid"].to_numpy(dtype=object)
     for i in np.flatnonzero(extra != ""):
         invalid[i] = f"{invalid[i]}; {extra[i]}" if invalid[i] else extra[i]
-    frame = frame.join(ref.drop(columns="ref_invalid"))
-    frame["invalid"] = pd.Series(invalid, index=frame.index, dtype=object)
-    return frame
+    columns["invalid"] = invalid
+    return pd.concat([frame, pd.DataFrame(columns, index=frame.index)], axis=1)

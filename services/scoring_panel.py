@@ -102,62 +102,80 @@ def _not_numeric(raw: pd.Series, values: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class _Layout:
-    """Where each symbol's rows are: `order[starts[i]:ends[i]]`, oldest first."""
+class Layout:
+    """Where each symbol's rows are: `order[starts[i]:ends[i]]`, oldest first.
+
+    `order` is None when the frame was already sorted by (symbol, date).
+    """
 
     order: np.ndarray | None
     starts: np.ndarray
     ends: np.ndarray
     symbols: pd.Index
 
+    def subset(self, symbols: pd.Index) -> Layout:
+        """The layout of only `symbols` (which must all be present)."""
+        where = self.symbols.get_indexer(symbols)
+        return Layout(
+            self.order, self.starts[where], self.ends[where], self.symbols[where]
+        )
 
-def _layout(bars: pd.DataFrame) -> _Layout:
+
+def layout_of(bars: pd.DataFrame) -> Layout:
     """Find each symbol's run of rows, sorting only if the frame is not sorted."""
     names = bars["symbol"].to_numpy(dtype=object)
     if not len(names):
         empty = np.zeros(0, dtype=np.int64)
-        return _Layout(None, empty, empty, pd.Index([], dtype=object))
+        return Layout(None, empty, empty, pd.Index([], dtype=object))
     dates = _dates(bars)
     new = np.ones(len(names), dtype=bool)
     new[1:] = names[1:] != names[:-1]
     starts = np.flatnonzero(new)
-    later = np.diff(dates) > np.timedelta64(0, "ns")
-    symbols = pd.Index(names[starts], dtype=object)
+    later = np.diff(dates) > np.timedelta64(0)
+    symbols = pd.Index(names[starts])
     if not (np.all(new[1:] | later) and symbols.is_unique):
         return _sorted_layout(names, dates)
     ends = np.append(starts[1:], len(names))
-    return _drop_missing(_Layout(None, starts, ends, symbols))
+    return _drop_missing(Layout(None, starts, ends, symbols))
 
 
 def _dates(bars: pd.DataFrame) -> np.ndarray:
-    """The date column as datetime64[ns], or row numbers when it is missing."""
+    """The date column as naive datetime64, or row numbers when it is missing."""
     if "date" not in bars:
         return np.arange(len(bars)).astype("datetime64[ns]")
-    return pd.to_datetime(bars["date"], errors="coerce").to_numpy("datetime64[ns]")
+    dates = bars["date"]
+    if isinstance(dates.dtype, pd.DatetimeTZDtype):
+        dates = dates.dt.tz_convert("UTC").dt.tz_localize(None)
+    elif dates.dtype.kind != "M":
+        dates = pd.to_datetime(dates, errors="coerce")
+    return dates.to_numpy()
 
 
-def _sorted_layout(names: np.ndarray, dates: np.ndarray) -> _Layout:
+def _sorted_layout(names: np.ndarray, dates: np.ndarray) -> Layout:
     """The layout of an unsorted frame: group by symbol, then order by date."""
     codes, uniques = pd.factorize(names, sort=False)
     order = np.lexsort((dates, codes))
     counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
     ends = np.cumsum(counts) + int(np.sum(codes < 0))
-    layout = _Layout(order, ends - counts, ends, pd.Index(uniques, dtype=object))
+    layout = Layout(order, ends - counts, ends, pd.Index(uniques))
     return _drop_missing(layout)
 
 
-def _drop_missing(layout: _Layout) -> _Layout:
+def _drop_missing(layout: Layout) -> Layout:
     """Forget the rows whose symbol is missing."""
     keep = layout.symbols.notna()
     if keep.all():
         return layout
-    return _Layout(
+    return Layout(
         layout.order, layout.starts[keep], layout.ends[keep], layout.symbols[keep]
     )
 
 
 def build_panel(
-    bars: pd.DataFrame, width: int, narrow: Mapping[str, int] | None = None
+    bars: pd.DataFrame,
+    width: int,
+    narrow: Mapping[str, int] | None = None,
+    layout: Layout | None = None,
 ) -> Panel:
     """Lay out the last `width` bars of every symbol, right-aligned.
 
@@ -167,8 +185,10 @@ def build_panel(
         width: How many trailing bars per symbol to keep.
         narrow: Columns that need fewer bars, with how many (saves time for BMS,
             which reads one bar of open, high and low).
+        layout: The frame's layout if already known (possibly a subset), which
+            saves finding it again.
     """
-    layout = _layout(bars)
+    layout = layout or layout_of(bars)
     rows, present = _rows(layout, width)
     arrays: dict[str, np.ndarray] = {}
     reasons: list[tuple[np.ndarray, str]] = []
@@ -181,7 +201,7 @@ def build_panel(
     return Panel(pd.Index(layout.symbols, name="symbol"), arrays, counts, invalid)
 
 
-def _rows(layout: _Layout, width: int) -> tuple[np.ndarray, np.ndarray]:
+def _rows(layout: Layout, width: int) -> tuple[np.ndarray, np.ndarray]:
     """Row numbers of each symbol's last `width` bars, and which of them exist."""
     rows = layout.ends[:, None] - width + np.arange(width)[None, :]
     present = rows >= layout.starts[:, None]
@@ -238,35 +258,38 @@ def _reasons_per_symbol(reasons: list[tuple[np.ndarray, str]], n: int) -> np.nda
 
 def clean_reference(
     reference: pd.DataFrame | None, symbols: pd.Index
-) -> tuple[pd.DataFrame, np.ndarray]:
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Align reference data on `symbols`, bad values set to NaN, with reasons.
 
     Unknown values stay NaN (never a made-up default); ±inf, negative and
     non-numeric values become NaN and are reported. Duplicate symbols keep the
     last row.
+
+    Returns:
+        Column name → float64 array (bool for float_is_proxy), and per symbol ""
+        or the reasons some values were discarded.
     """
     if reference is None:
         reference = pd.DataFrame(index=pd.Index([], name="symbol"))
-    unique = reference[~reference.index.duplicated(keep="last")]
-    where = unique.index.get_indexer(symbols)
+    if not reference.index.is_unique:
+        reference = reference[~reference.index.duplicated(keep="last")]
+    where = reference.index.get_indexer(symbols)
     found = where >= 0
     columns: dict[str, np.ndarray] = {}
     reasons: list[tuple[np.ndarray, str]] = []
     for name in REFERENCE_COLUMNS:
         values = np.full(len(symbols), np.nan)
-        if name in unique:
-            raw = unique[name].iloc[where[found]]
+        if name in reference:
+            raw = reference[name].iloc[where[found]]
             values[found], bad = clean_column(raw, name, positive=False)
             reasons += [(_spread(mask, found), reason) for mask, reason in bad]
         columns[name] = values
     proxy = np.zeros(len(symbols), dtype=bool)
-    if "float_is_proxy" in unique:
-        flags = unique["float_is_proxy"].iloc[where[found]]
+    if "float_is_proxy" in reference:
+        flags = reference["float_is_proxy"].iloc[where[found]]
         proxy[found] = flags.fillna(False).to_numpy(dtype=bool)
     columns["float_is_proxy"] = proxy
-    return pd.DataFrame(columns, index=symbols), _reasons_per_symbol(
-        reasons, len(symbols)
-    )
+    return columns, _reasons_per_symbol(reasons, len(symbols))
 
 
 def _spread(mask: np.ndarray, found: np.ndarray) -> np.ndarray:
@@ -274,3 +297,10 @@ def _spread(mask: np.ndarray, found: np.ndarray) -> np.ndarray:
     full = np.zeros(len(found), dtype=bool)
     full[found] = mask
     return full
+
+
+def by_symbol(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with its symbol index in ascending order (a no-op when it is)."""
+    if frame.index.is_monotonic_increasing:
+        return frame
+    return frame.iloc[np.argsort(frame.index.to_numpy(dtype=str), kind="stable")]

@@ -88,17 +88,21 @@ def bms_bonus(
     )
 
 
+def _labels(levels: list[np.ndarray], names: tuple[str, ...]) -> np.ndarray:
+    """names[k] where k = how many of the nested `levels` hold (object array)."""
+    count = np.zeros(len(levels[0]), dtype=np.intp)
+    for level in levels:
+        count += level
+    return np.array(names, dtype=object)[count]
+
+
 def bms_action(score: FloatArray) -> tuple[np.ndarray, np.ndarray]:
     """Return (action, confidence) arrays for BMS scores; NaN reads REJECT/LOW."""
-    action = np.select(
-        [score >= BMS_TRADE_READY, score >= BMS_MONITOR],
-        ["TRADE_READY", "MONITOR"],
-        "REJECT",
-    ).astype(object)
-    confidence = np.select(
-        [score >= BMS_TRADE_READY, score >= BMS_MONITOR], ["HIGH", "MEDIUM"], "LOW"
-    ).astype(object)
-    return action, confidence
+    levels = [score >= BMS_MONITOR, score >= BMS_TRADE_READY]
+    return (
+        _labels(levels, ("REJECT", "MONITOR", "TRADE_READY")),
+        _labels(levels, ("LOW", "MEDIUM", "HIGH")),
+    )
 
 
 def explosive_price(price: FloatArray) -> FloatArray:

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 from services import scoring_rules as rules
+from services.scoring_features import MarketFrame
+from services.scoring_panel import by_symbol
 from services.scoring_rules import clamp01, squeeze_assumptions, squeeze_score
 
 PRERANK_TOP = 400
@@ -116,11 +118,8 @@ def _top(
     frame: pd.DataFrame, keys: list[str], ascending: list[bool], n: int
 ) -> pd.Index:
     """Index of the first n rows ordered by keys, ties broken by symbol."""
-    ordered = frame.sort_values(
-        [*keys, "symbol"],
-        ascending=[*ascending, True],
-        kind="stable",
-        na_position="last",
+    ordered = by_symbol(frame).sort_values(
+        keys, ascending=ascending, kind="stable", na_position="last"
     )
     return ordered.index[:n]
 
@@ -153,26 +152,41 @@ def squeeze_stage(feats: pd.DataFrame) -> pd.DataFrame:
 
 
 def pipeline(
-    feats: pd.DataFrame, limit: int | None
+    market: MarketFrame, limit: int | None
 ) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Run stages 1–6 of select_candidates and return the survivors with squeeze data.
+    """Run stages 1–6 of select_candidates (once per market and limit).
+
+    Like the original, the costly features are computed only for the symbols that
+    survive the pre-rank.
 
     Returns:
-        The surviving rows of `feats` joined with the squeeze columns, and the
+        The surviving symbols' features joined with the squeeze columns, and the
         count of symbols after each stage.
     """
-    trace = {"universe": len(feats)}
-    stage = feats[universe_stage(feats)]
+    if limit not in market.pipelines:
+        market.pipelines[limit] = _run_pipeline(market, limit)
+    stage, trace = market.pipelines[limit]
+    return stage, dict(trace)
+
+
+def _run_pipeline(
+    market: MarketFrame, limit: int | None
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Stages 1 (universe), 3 (pre-rank), 4 (compression) and 6 (squeeze)."""
+    quick = market.last_bar()
+    trace = {"universe": len(quick)}
+    stage = quick[universe_stage(quick)]
     trace["filtered"] = len(stage)
 
-    ranked = stage.assign(
-        _points=prerank_points(_col(stage, "price"), _col(stage, "volume"))
+    points = prerank_points(_col(stage, "price"), _col(stage, "volume"))
+    top = _top(
+        stage.assign(_points=points), ["_points", "volume"], [False, False], PRERANK_TOP
     )
-    stage = stage.loc[_top(ranked, ["_points", "volume"], [False, False], PRERANK_TOP)]
-    trace["prerank"] = len(stage)
+    trace["prerank"] = len(top)
 
-    tight = stage[stage["compression_pct"] <= 0.50]
-    stage = stage.loc[
+    full = market.enriched(top)
+    tight = full[full["compression_pct"] <= 0.50]
+    stage = full.loc[
         _top(tight, ["compression_pct"], [True], (limit or MAX_CANDIDATES) * 3)
     ]
     trace["compression"] = len(stage)
@@ -183,18 +197,11 @@ def pipeline(
     return stage, trace
 
 
-def _scorable(feats: pd.DataFrame) -> pd.Series:
-    """True where the last bar is complete enough to score at all."""
-    needed = ["price", "volume", "momentum_1d", "atr_pct"]
-    return feats[needed].notna().all(axis=1)
-
-
-def _unscored(feats: pd.DataFrame, kept: pd.DataFrame) -> pd.DataFrame:
-    """Rows that did not survive, with NaN scores, marked REJECT or unscorable."""
-    rest = feats.drop(index=kept.index)
-    rest = rest.assign(score=np.nan, action="REJECT", confidence="NONE")
-    rest["scorable"] = _scorable(rest)
-    return rest
+def _unscorable(quick: pd.DataFrame, kept: pd.DataFrame) -> pd.DataFrame:
+    """Symbols without a last price or volume: unscored, shown by keep_invalid."""
+    missing = (quick["price"].isna() | quick["volume"].isna()).to_numpy()
+    rest = quick[missing & ~quick.index.isin(kept.index)]
+    return rest.assign(score=np.nan, action="REJECT", confidence="NONE", scorable=False)
 
 
 def hybrid_subscores(stage: pd.DataFrame, preset: HybridPreset) -> pd.DataFrame:
@@ -271,10 +278,10 @@ def hybrid_action(score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def score_hybrid(
-    feats: pd.DataFrame, preset: HybridPreset, limit: int | None
+    market: MarketFrame, preset: HybridPreset, limit: int | None
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Score with hybrid_v1 under `preset`; rows below 50 are marked REJECT."""
-    stage, trace = pipeline(feats, limit)
+    stage, trace = pipeline(market, limit)
     stage = stage[hybrid_gate(stage)]
     trace["gate"] = len(stage)
     subs = hybrid_subscores(stage, preset)
@@ -286,7 +293,7 @@ def score_hybrid(
     kept["preset"] = next(k for k, v in PRESETS.items() if v is preset)
     kept["scorable"] = True
     trace["kept"] = int((kept["action"] != "REJECT").sum())
-    return _combine(feats, kept), trace
+    return _combine(market.last_bar(), kept), trace
 
 
 def legacy_tier(vigl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -313,10 +320,10 @@ def legacy_eligible(
 
 
 def score_legacy(
-    feats: pd.DataFrame, limit: int | None
+    market: MarketFrame, limit: int | None
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Score with legacy_v0 (squeeze mode): squeeze score × the vigl tier multiplier."""
-    stage, trace = pipeline(feats, limit)
+    stage, trace = pipeline(market, limit)
     price, spike = _col(stage, "price"), _col(stage, "spike")
     r1, r5, atr = _col(stage, "r1"), _col(stage, "r5"), _col(stage, "atr14")
     kept = stage.copy()
@@ -334,12 +341,16 @@ def score_legacy(
     kept["confidence"] = kept["squeeze_confidence"]
     kept["scorable"] = True
     trace["kept"] = int(eligible.sum())
-    return _combine(feats, kept), trace
+    return _combine(market.last_bar(), kept), trace
 
 
-def _combine(feats: pd.DataFrame, kept: pd.DataFrame) -> pd.DataFrame:
-    """Stack the scored survivors over every other symbol, with display columns."""
-    frame = pd.concat([kept, _unscored(feats, kept)])
+def _combine(quick: pd.DataFrame, kept: pd.DataFrame) -> pd.DataFrame:
+    """The scored survivors plus the unscorable symbols, with display columns.
+
+    Symbols dropped by a stage are not returned: `score_universe` would drop them.
+    """
+    rest = _unscorable(quick, kept)
+    frame = pd.concat([kept, rest]) if len(rest) else kept.copy()
     frame["day_range_pct"] = frame["atr_pct"]
     frame["atr_pct"] = frame["atr14"] * 100
     return frame

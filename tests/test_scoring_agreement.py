@@ -103,15 +103,15 @@ def test_hybrid_composites_agree(
 ) -> None:
     # Compare every symbol that reaches the composite, not only those above 50.
     bars, reference = market
-    survivors = naive.survivors(enriched, reference, None)
+    top = naive.prefilter(list(naive.split(bars)))
+    survivors = naive.survivors({s: enriched[s] for s in top}, reference, None)
     want = {
         s: naive.hybrid(enriched[s], preset)
         for s in survivors
         if naive.hybrid_gate(enriched[s])
     }
-    scored, _ = strat.score_hybrid(
-        scoring.features(bars, reference), strat.PRESETS[preset], None
-    )
+    market = scoring.MarketFrame(bars, reference)
+    scored, _ = strat.score_hybrid(market, strat.PRESETS[preset], None)
     got = scored[scored["score"].notna()]["score"]
     assert len(want) > 10
     assert set(got.index) == set(want)
