@@ -565,6 +565,8 @@ class DiscoveryService:
         reference = self.market.reference()
         run.stage("filtering", f"{bars['symbol'].nunique()} symbols")
         filtered, run.stats = prefilter(bars, reference, strategy)
+        # TODO: hybrid_v1 and legacy_v0 pre-rank per shard (top 400 each), so their
+        # fan-out differs from one run; re-rank the merged shards to match it.
         parts = _split(filtered, shards)
         jobs = self._enqueue_shards(
             client, run.progress.job_id, parts, reference, strategy

@@ -12,7 +12,8 @@ import pytest
 
 from services.clock import FrozenClock
 from services.demo_market import DemoMarket
-from services.discovery import run_discovery
+from services.discovery import DiscoveryService, run_discovery
+from services.discovery_view import RunInfo
 from services.market_data import PolygonMarket
 from tests.support.http_server import LocalServer, Reply
 from tests.support.polygon_server import SNAPSHOT, TICKERS, serve_market
@@ -117,3 +118,33 @@ def test_closed_market_needs_no_snapshot_and_partial_listing_is_flagged(
     assert result.envelope is not None
     assert any(w.startswith("reference incomplete: tickers page 2")
                for w in result.envelope["warnings"])  # fmt: skip
+
+
+class Stop(Exception):
+    """Ends a run from inside the back-off, once the test has looked."""
+
+
+def test_rate_limit_countdown_shows_in_the_candidates_view(
+    http_server: LocalServer, tmp_path: Path, demo: DemoMarket
+) -> None:
+    serve_market(http_server, demo)
+    limited = Reply(429, body={"status": "ERROR"}, headers={"Retry-After": "30"})
+    http_server.route("GET", r"/v2/aggs/grouped/.*", limited)
+    seen: list[RunInfo | None] = []
+
+    def sleep(seconds: float) -> None:
+        seen.append(service.load().run)
+        raise Stop
+
+    market = PolygonMarket("test-key", http_server.url, calls_per_minute=100_000,
+                           clock=FrozenClock(OPEN), sleep=sleep)  # fmt: skip
+    service = DiscoveryService(None, market, clock=FrozenClock(OPEN))
+
+    outcome = service.run_in_process()
+
+    run = seen[0]
+    assert run is not None and run.stage == "starting"
+    assert run.rate_limit is not None
+    assert run.rate_limit.startswith("rate-limited, retrying in 30 s (retry 1/3")
+    assert "rate-limited, retrying in 30 s" in run.label()
+    assert not outcome.ok
