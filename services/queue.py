@@ -86,6 +86,8 @@ class QueueService:
         source: "live" or "demo", shown by the pane.
         serializers: Payload serializer per queue ("pickle" or "json").
         discovery_function: Dotted path enqueued by `enqueue_discovery()`.
+        discovery_kwargs: Keyword arguments for that job (e.g. the demo's
+            `{"market": "demo"}`).
         discovery_queue: Queue of the discovery job (the AMC worker's queue).
         page_size: Ids read per list or registry window.
         sweep_budget: Job keys the orphan sweep examines per refresh.
@@ -102,6 +104,7 @@ class QueueService:
         source: str = "live",
         serializers: Mapping[str, str] | None = None,
         discovery_function: str = DISCOVERY_FUNCTION,
+        discovery_kwargs: Mapping[str, Any] | None = None,
         discovery_queue: str = "amc_discovery",
         page_size: int = 50,
         sweep_budget: int = 500,
@@ -115,6 +118,7 @@ class QueueService:
         self.thresholds = thresholds or StuckThresholds()
         self.serializers = dict(serializers or {})
         self.discovery_function = discovery_function
+        self.discovery_kwargs = dict(discovery_kwargs or {})
         self.discovery_queue = discovery_queue
         self.stop_verify_s = stop_verify_s
         self._url = redis_url
@@ -286,7 +290,8 @@ class QueueService:
             queue = Queue(self.discovery_queue, connection=self._client)
             queue.enqueue(
                 self.discovery_function,
-                limit,
+                args=(limit,),
+                kwargs=self.discovery_kwargs,
                 job_id=job_id,
                 job_timeout=900,
                 result_ttl=3600,

@@ -58,7 +58,12 @@ def test_incident_is_triaged(redis_url: str):
 def test_incident_actions(redis_url: str, redis_client: redis.Redis):
     clock = FrozenClock(NOW)
     seed = seed_incident(redis_url, clock=clock)
-    with service(redis_url, queues=("amc_discovery",), clock=clock) as svc:
+    with service(
+        redis_url,
+        queues=("amc_discovery",),
+        clock=clock,
+        discovery_kwargs={"market": "demo"},
+    ) as svc:
         view = svc.load()
         info = svc.lock_info()
         assert info is not None and info.holder == seed.lock_holder
@@ -73,6 +78,8 @@ def test_incident_actions(redis_url: str, redis_client: redis.Redis):
 
         enqueued = svc.enqueue_discovery()
         assert enqueued.details["job_ids"] == [f"manual_{int(NOW)}"]
+        manual = row_by_id(svc.load(), f"manual_{int(NOW)}")
+        assert manual.call == f"{FUNCTION}(300, market='demo')"
     assert redis_client.lrange("rq:queue:amc_discovery", 0, -1) == [
         seed.queued_ids[-1].encode(),
         f"manual_{int(NOW)}".encode(),
