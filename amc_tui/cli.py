@@ -198,7 +198,7 @@ def discover(
     limit: Annotated[int, typer.Option(help="Candidates to keep.")] = 50,
 ) -> None:
     """Run one discovery from the shell (in-process unless --enqueue)."""
-    from amc_tui.discover_cmd import run_discover  # noqa: PLC0415
+    from amc_tui.discover_cmd import format_table, run_discover  # noqa: PLC0415
 
     if in_process and enqueue:
         raise _fail("choose one of --in-process and --enqueue")
@@ -219,7 +219,7 @@ def discover(
     if fmt == "json":
         typer.echo(json.dumps(result, indent=2, default=str))
     else:
-        typer.echo(result.pop("table"))
+        typer.echo(format_table(result), nl=False)
 
 
 def main() -> None:
