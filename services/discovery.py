@@ -60,7 +60,7 @@ from services.environment import Outcome
 from services.errors import AmcTuiError, DiscoveryError, RedisUnavailable
 from services.market_data import MarketSource
 from services.redis_conn import connect, describe_failure
-from services.scoring import STRATEGIES, explain, score_universe
+from services.scoring import STRATEGIES, explain, score_all, score_universe
 
 __all__ = [
     "CandidatesView",
@@ -667,7 +667,11 @@ class DiscoveryService:
             )
         except AmcTuiError as exc:
             return Outcome(False, exc.message)
-        rows = [self._strategy_row(s, bars, reference) for s in STRATEGIES]
+        # Funds out for all; each strategy then applies its own gates, on
+        # identical input, sharing the common feature work.
+        funds_out, _ = prefilter(bars, reference, "hybrid_v1")
+        scored = score_all(funds_out, reference)
+        rows = [self._strategy_row(s, scored[s]) for s in STRATEGIES]
         comparison = StrategyComparison(tuple(rows), _overlap(rows), self.clock.now())
         self._comparison = comparison
         summary = ", ".join(f"{r.strategy} {r.count}" for r in rows)
@@ -676,11 +680,7 @@ class DiscoveryService:
             f"compared: {summary}; in all three: {dict(comparison.overlap)['all']}",
         )
 
-    def _strategy_row(
-        self, strategy: str, bars: pd.DataFrame, reference: pd.DataFrame
-    ) -> StrategyRow:
-        filtered, _ = prefilter(bars, reference, strategy)
-        scored = score_universe(filtered, reference, strategy=strategy)
+    def _strategy_row(self, strategy: str, scored: pd.DataFrame) -> StrategyRow:
         with self._state:
             self._scored[strategy] = scored
         top = scored.head(self.limit)
