@@ -155,6 +155,13 @@ class QueueService:
         """Show the window starting at `offset` in every list on the next load."""
         self._offset = max(0, offset)
 
+    def turn_page(self, step: int) -> Outcome:
+        """Move the window of every list by `step` pages (negative: back)."""
+        size = self._reader.page_size
+        self.set_page(self._offset + step * size)
+        first = self._offset + 1
+        return Outcome(True, f"showing rows {first:,}-{self._offset + size:,}", {})
+
     @property
     def last_view(self) -> QueueView | None:
         """The view of the latest successful load."""

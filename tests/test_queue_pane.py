@@ -190,3 +190,17 @@ async def test_failed_refresh_keeps_last_rows_marked_stale():
         assert pane.has_class("-stale")
         assert app.query_one(DataTable).row_count == 3
         assert pane.border_subtitle == "STALE"
+
+
+async def test_paging_is_a_read_only_request(redis_url: str):
+    with service(redis_url) as svc:
+        app = PaneApp(svc)
+        async with app.run_test(size=(140, 40)) as pilot:
+            pane = _apply(app, _view())
+            await pilot.pause()
+            assert pane.check_action("turn_page", (-1,)) is None
+            await pilot.press("right_square_bracket")
+            await pilot.pause()
+            request = app.requests[-1]
+            assert not request.mutating and request.confirm is None
+            assert request.run().message == "showing rows 51-100"

@@ -11,6 +11,7 @@ from services.clock import FrozenClock
 from services.incident import FUNCTION, seed_incident
 from services.queue_ops import Tally
 from tests.queue_helpers import (
+    JOBS,
     assert_same,
     put_job,
     row_by_id,
@@ -143,3 +144,18 @@ def test_tally_message_orders_primary_first():
     for verdict, job_id in [("missing", "a"), ("requeued", "b"), ("requeued", "c")]:
         tally.add(verdict, job_id)
     assert tally.message("requeued") == "2 requeued, 1 missing"
+
+
+def test_paged_window(redis_url: str, redis_client: redis.Redis):
+    queue = Queue("default", connection=redis_client)
+    for n in range(120):
+        queue.enqueue(f"{JOBS}.succeed", job_id=f"q{n:03d}")
+    with service(redis_url) as svc:
+        first = [r.job_id for r in svc.load().rows]
+        assert first == [f"q{n:03d}" for n in range(50)]
+        assert svc.turn_page(2).message == "showing rows 101-150"
+        view = svc.load()
+        assert view.page == (100, 50)
+        assert [r.job_id for r in view.rows] == [f"q{n:03d}" for n in range(100, 120)]
+        svc.turn_page(-5)
+        assert svc.load().page == (0, 50)

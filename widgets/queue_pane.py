@@ -120,6 +120,8 @@ class QueuePane(Pane):
         Binding("o", "resume_workers", "Resume workers"),
         Binding("w", "start_worker", "Start worker"),
         Binding("slash", "toggle_filter", "Filter", key_display="/"),
+        Binding("right_square_bracket", "turn_page(1)", "Next page", key_display="]"),
+        Binding("left_square_bracket", "turn_page(-1)", "Prev page", key_display="["),
         Binding("enter", "show_detail", "Detail", show=False),
     ]
 
@@ -172,6 +174,9 @@ class QueuePane(Pane):
         empty = [q.name for q in data.queues if not sum(_sizes(q))]
         if empty:
             counts.append(f"empty: {', '.join(empty)}")
+        offset, size = data.page
+        if offset:
+            counts.append(f"showing rows {offset + 1:,}-{offset + size:,} of each list")
         if data.suspended:
             counts.append("workers SUSPENDED: none will take new jobs")
         self.query_one(".queue-counts", Static).update("\n".join(counts))
@@ -271,6 +276,7 @@ class QueuePane(Pane):
             "resume_workers": view.suspended,
             "requeue_failed": self._failed_total() > 0,
             "requeue_stuck": bool(view.stuck),
+            "turn_page": parameters != (-1,) or view.page[0] > 0,
         }
         if action in ROW_ACTIONS:
             return True if row is not None else None
@@ -409,6 +415,13 @@ class QueuePane(Pane):
                 "Start worker",
                 self._service.start_worker,
                 confirm=f"Start a worker on {self._service.discovery_queue}?",
+            )
+
+    def action_turn_page(self, step: int) -> None:
+        """Show the next (1) or previous (-1) window of every list."""
+        if self._service:
+            self.request(
+                "Turn page", partial(self._service.turn_page, step), mutating=False
             )
 
     def action_toggle_filter(self) -> None:
