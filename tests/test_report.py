@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import redis
+from rq import Queue
 
 from services.clock import FrozenClock
 from services.embedded_redis import free_port
 from services.health import HealthService
+from services.queue import QueueService
 from services.report import recommended_actions, render_markdown, render_text, scrub
 from services.settings import Settings
 from tests.support.http_server import LocalServer
@@ -321,3 +325,40 @@ def test_secrets_in_settings_never_reach_the_report(providers: LocalServer) -> N
     assert "credentials rejected" in outputs
     for secret in (REDIS_PASSWORD, POLYGON_KEY, ALPACA_KEY, ALPACA_SECRET):
         assert secret not in outputs
+
+
+# End to end: the incident seeded in a real Redis, read by the real services.
+
+
+def test_report_from_real_services_names_the_incident(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    now = 1_757_704_800.0
+    queue = Queue("amc_discovery", connection=redis_client)
+    for job_id, age in (("discovery_1757703929", 960), ("manual_1757704048", 720)):
+        queue.enqueue("services.discovery.run_discovery_job", 300, job_id=job_id)
+        stamp = datetime.fromtimestamp(now - age, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        redis_client.hset(f"rq:job:{job_id}", "enqueued_at", stamp)
+    redis_client.set("amc:discovery:worker:heartbeat", str(int(now - 600)))
+    redis_client.set("discovery_job_lock", "4242:1757704000", ex=200)
+    clock = FrozenClock(now)
+    settings = Settings.model_validate({"request_timeout_s": 2.0}, by_name=True)
+    health_service = HealthService(settings, clock, redis_url, None)
+    queue_service = QueueService(redis_url, clock=clock)
+    health = health_service.load().to_dict()
+    health_service.close()
+    snapshot = {
+        "generated_at": "2025-09-12T19:20:00+00:00",
+        "mode": "live",
+        "demo": False,
+        **{k: health[k] for k in ("status", "components", "reasons", "missing_routes")},
+        "queue": queue_service.load().to_dict(),
+    }
+
+    report = render_markdown(snapshot)
+
+    assert "# AMC-TRADER diagnostic report: DEGRADED" in report
+    assert "Job `discovery_1757703929` on amc_discovery, 16m" in report
+    assert "AMC heartbeat age: 10m" in report
+    assert "Start a worker on amc_discovery: 2 job(s) are queued" in report
+    assert "holder `4242:1757704000`" in report
