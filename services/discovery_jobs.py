@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 from io import StringIO
 from typing import Any
 
@@ -28,6 +29,7 @@ from services.settings import load_settings, state_dir
 log = logging.getLogger(__name__)
 
 SHARD_TTL_S = 3600
+MARKET_ENV = "AMC_TUI_MARKET"
 _NUMERIC_REF = tuple(c for c in REFERENCE_COLUMNS if c not in ("name", "type"))
 
 
@@ -73,12 +75,13 @@ def _job_connection() -> tuple[redis.Redis | None, str | None]:
 
 
 def run_discovery_job(
-    limit: int = 300, strategy: str = "bms", market: str = "live"
+    limit: int = 300, strategy: str = "bms", market: str | None = None
 ) -> dict[str, Any]:
     """The RQ job: run discovery on the worker and publish the envelope.
 
     The envelope's `job_id` is the RQ job id, so the status key and the job
-    can be joined (the real system's could not be).
+    can be joined (the real system's could not be). Without `market`, the
+    worker's `AMC_TUI_MARKET` decides ("demo" in the demo), else "live".
 
     Returns:
         The real job's return value: success counts, or skipped with the
@@ -86,8 +89,9 @@ def run_discovery_job(
     """
     client, rq_id = _job_connection()
     clock = Clock()
+    kind = market or os.environ.get(MARKET_ENV, "live")
     result = run_discovery(
-        build_market(market, clock),
+        build_market(kind, clock),
         strategy,
         limit,
         client,

@@ -376,3 +376,14 @@ def test_candidate_scores_reject_inf_nan_and_text(
 ) -> None:
     assert candidate_score(raw) == expected
     assert Candidate.from_dict({"symbol": "X", **raw}).score == expected
+
+
+def test_rq_job_takes_the_market_from_the_worker_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AMC_TUI_MARKET", "demo")
+
+    summary = run_discovery_job(limit=5)
+
+    assert summary["status"] == "success"
+    assert "DEMO" in summary["engine"]
