@@ -49,7 +49,8 @@ RETRYABLE_STATUSES = frozenset({502, 503, 504})
 SNIPPET_CHARS = 80
 _TAG_RE = re.compile(r"<[^>]*>")
 _SPACE_RE = re.compile(r"\s+")
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# C0/C1 controls and bidi overrides: a terminal would act on them.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 class ApiTimeout(ApiError):
@@ -177,7 +178,7 @@ def snippet(raw: bytes | str, limit: int = SNIPPET_CHARS) -> str:
     """
     text = raw if isinstance(raw, str) else raw.decode("utf-8", "backslashreplace")
     text = _TAG_RE.sub(" ", text)
-    text = _CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    text = _CONTROL_RE.sub(lambda m: ascii(m.group())[1:-1], text)
     text = _SPACE_RE.sub(" ", text).strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -210,9 +211,9 @@ def decode_text(raw: bytes, content_type: str, status: int) -> str:
         ApiMalformed: the bytes are not valid in that encoding; the message
             gives the byte offset and an escaped snippet around it.
     """
-    encoding = "utf-8"
+    encoding, skipped = "utf-8", 0
     if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
+        raw, skipped = raw[3:], 3
     else:
         declared = _charset(content_type)
         if declared and declared.replace("-", "").replace("_", "") != "utf8":
@@ -225,7 +226,7 @@ def decode_text(raw: bytes, content_type: str, status: int) -> str:
         around = snippet(raw[max(0, exc.start - 20) : exc.start + 20])
         raise ApiMalformed(
             f"malformed data from backend (invalid {encoding.upper()} at byte "
-            f"{exc.start}): {around}",
+            f"{exc.start + skipped}): {around}",
             status=status,
         ) from None
 

@@ -359,6 +359,7 @@ async def test_c21_invalid_utf8_names_the_byte_and_escapes_it(
 
     message = caught.value.message
     assert "malformed data from backend (invalid UTF-8 at byte 13)" in message
+    assert body[13] == 0xAA
     assert "AB\\xaaC" in message
 
 
@@ -551,6 +552,7 @@ def test_snippet_is_short_single_line_and_printable() -> None:
 
     assert len(text) == 40 and "\n" not in text and "\x1b" not in text
     assert text.startswith("line one line\\x1b[31m two")
+    assert snippet("a\u202eb\x9bc") == "a\\u202eb\\x9bc"
 
 
 def test_sync_squeeze_candidates_returns_the_raw_dicts(
@@ -577,3 +579,13 @@ def test_sync_squeeze_candidates_rejects_a_non_list(http_server: LocalServer) ->
     with pytest.raises(ApiMalformed):
         client.sync_squeeze_candidates()
     client.close()
+
+
+async def test_c21_offset_counts_from_the_start_of_the_body_with_a_bom(
+    api: AmcApiClient, http_server: LocalServer
+) -> None:
+    body = b'\xef\xbb\xbf{"s":"\xaa"}'
+    http_server.route("GET", "/discovery/contenders/last", Reply(200, body))
+
+    with pytest.raises(ApiMalformed, match=f"invalid UTF-8 at byte {body.index(0xAA)}"):
+        await api.contenders_last()
