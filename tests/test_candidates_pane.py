@@ -86,6 +86,8 @@ async def test_table_provenance_and_warnings(
         assert "not live discovery data" in warnings
         assert pane.selected_symbol() == view.items[0].symbol
         assert pane.selected_price() == view.items[0].price
+        pane.tick(NOW + 125)
+        assert "(2m ago)" in str(app.query_one(".cand-provenance", Static).render())
 
 
 async def test_cursor_stays_on_its_symbol_across_refreshes(

@@ -8,6 +8,7 @@ fan-outs, strategy switches and comparisons go to the app through
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from rich.text import Text
@@ -219,6 +220,14 @@ class CandidatesPane(Pane):
         if self._want_comparison and data.comparison is not None:
             self._want_comparison = False
             self._open_comparison()
+
+    def tick(self, now: float) -> None:
+        """Also age the provenance line ("generated … (42s ago)") between loads."""
+        super().tick(now)
+        view = self._view
+        if view is not None and view.generated_at is not None:
+            aged = replace(view, age_s=now - view.generated_at)
+            self.query_one(".cand-provenance", Static).update(aged.provenance())
 
     def _visible(self) -> list[Candidate]:
         if self._view is None:
