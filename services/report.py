@@ -22,6 +22,8 @@ _URL_AUTH = re.compile(r"([a-z][a-z0-9+.-]*://)[^/\s:@]*(?::[^/\s@]*)?@", re.IGN
 _KEY_PARAM = re.compile(
     r"((?:api[_-]?key|apikey|token|secret|password|key_id)=)[^&\s\"']+", re.IGNORECASE
 )
+# Terminal controls from job ids or worker names must not reach a terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 _BEARER = re.compile(r"(bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 _APCA = re.compile(
     r"(apca-api-(?:key-id|secret-key)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+", re.I
@@ -29,7 +31,8 @@ _APCA = re.compile(
 
 
 def scrub(text: str) -> str:
-    """Remove credentials from text: URL user/password, key params, tokens."""
+    """Remove credentials (URL passwords, key params, tokens) and control bytes."""
+    text = _CONTROL.sub("", text)
     text = _URL_AUTH.sub(r"\1********@", text)
     text = _KEY_PARAM.sub(r"\1********", text)
     text = _BEARER.sub(r"\1********", text)

@@ -275,6 +275,7 @@ def test_scrub_removes_credentials() -> None:
         "APCA-API-SECRET-KEY: s3cr3t"
     )
 
+    assert scrub("job\x1b[2Jx\u202e\n") == "job[2Jx\n"
     for secret in ("hunter2", "pk_123", "abc.def", "s3cr3t"):
         assert secret not in text
     assert "redis://********@redis.internal:6379/0" in text
