@@ -251,7 +251,7 @@ class HealthService:
             result = Check("fail", f"no answer within {self._deadline_s:g} s")
         except AmcTuiError as exc:
             result = Check("fail", exc.message)
-        except Exception as exc:  # noqa: BLE001 - one broken check must not hide the rest
+        except Exception as exc:  # noqa: BLE001 - one broken check must not hide others
             log.exception("health check %s crashed", name)
             result = Check("fail", f"check crashed: {type(exc).__name__}")
         if result.status == "unknown" and result.detail.startswith("not configured"):
