@@ -417,10 +417,7 @@ class QueueService:
         return ids
 
     def _stuck_ids(self) -> list[str]:
-        if self._last is None:
-            return []
-        fixable = ("abandoned", "orphaned", "in hand-off", "running past", "overdue")
-        return [s.job_id for s in self._last.stuck if s.reason.startswith(fixable)]
+        return self._last.requeueable_stuck() if self._last else []
 
     def _group_ids(self, exc_type: str) -> list[str]:
         matches = self._all_failed_ids()

@@ -101,9 +101,7 @@ return out
 _DELETE = (
     _DROP_STARTED
     + """
-local out = {}
-for i = 1, #ARGV, 2 do
-  local id, hint = ARGV[i], ARGV[i + 1]
+local function delete_one(id, hint)
   local jk = 'rq:job:' .. id
   local origin = redis.call('HGET', jk, 'origin') or hint
   local removed = redis.call('DEL', jk)
@@ -118,7 +116,17 @@ for i = 1, #ARGV, 2 do
     removed = removed + drop_started(origin, id)
   end
   redis.call('DEL', 'rq:results:' .. id, 'rq:executions:' .. id, jk .. ':dependents')
-  out[#out + 1] = removed > 0 and 'deleted' or 'missing'
+  return removed > 0 and 'deleted' or 'missing'
+end
+
+local out = {}
+for i = 1, #ARGV, 2 do
+  local id, hint = ARGV[i], ARGV[i + 1]
+  if redis.call('HGET', 'rq:job:' .. id, 'status') == 'started' then
+    out[#out + 1] = 'running (stop or requeue it first)'
+  else
+    out[#out + 1] = delete_one(id, hint)
+  end
 end
 return out
 """

@@ -280,6 +280,16 @@ class QueueView:
     source: str = "live"
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def requeueable_stuck(self) -> list[str]:
+        """Ids of stuck jobs a requeue fixes without risking a second run.
+
+        Jobs merely waiting on their queue are left alone, and so are jobs that
+        run past their timeout on a live worker: requeueing those would run
+        them twice.
+        """
+        fixable = ("abandoned", "orphaned", "in hand-off")
+        return [s.job_id for s in self.stuck if s.reason.startswith(fixable)]
+
     def row(self, job_id: str) -> JobRow | None:
         """Return the first row for `job_id`, if listed."""
         return next((r for r in self.rows if r.job_id == job_id), None)

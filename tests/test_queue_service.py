@@ -159,3 +159,19 @@ def test_paged_window(redis_url: str, redis_client: redis.Redis):
         assert [r.job_id for r in view.rows] == [f"q{n:03d}" for n in range(100, 120)]
         svc.turn_page(-5)
         assert svc.load().page == (0, 50)
+
+
+def test_delete_refuses_running_and_clears_traces(
+    redis_url: str, redis_client: redis.Redis
+):
+    put_job(redis_client, "RUN", status="started", worker_name="w")
+    put_job(redis_client, "OLD", status="failed")
+    redis_client.zadd("rq:failed:default", {"OLD": NOW})
+    redis_client.xadd("rq:results:OLD", {"type": "2"})
+    with service(redis_url) as svc:
+        outcome = svc.delete(["RUN", "OLD", "GONE"])
+    assert outcome.message == (
+        "1 deleted, 1 missing, 1 running (stop or requeue it first)"
+    )
+    assert redis_client.exists("rq:job:RUN")
+    assert not redis_client.exists("rq:job:OLD", "rq:results:OLD", "rq:failed:default")

@@ -275,7 +275,7 @@ class QueuePane(Pane):
             "suspend_workers": not view.suspended,
             "resume_workers": view.suspended,
             "requeue_failed": self._failed_total() > 0,
-            "requeue_stuck": bool(view.stuck),
+            "requeue_stuck": bool(view.requeueable_stuck()),
             "turn_page": parameters != (-1,) or view.page[0] > 0,
         }
         if action in ROW_ACTIONS:
@@ -312,25 +312,25 @@ class QueuePane(Pane):
     def action_requeue_stuck(self) -> None:
         """Requeue every stuck job a requeue can fix."""
         if self._service and self._view:
-            count = len(self._view.stuck)
+            count = len(self._view.requeueable_stuck())
             self.request(
                 f"Requeue {plural(count, 'stuck job')}",
                 self._service.requeue_stuck,
-                confirm=f"Requeue up to {plural(count, 'stuck job')}?",
+                confirm=f"Requeue {plural(count, 'stuck job')} (abandoned, orphaned "
+                "or in hand-off)?",
             )
 
     def action_requeue_group(self) -> None:
         """Requeue every failed job with the selected job's exception type."""
         row = self.selected_row()
         if self._service and row and self._view:
-            group = next(
-                g for g in self._view.failed_groups if g.exc_type == row.exc_type
-            )
+            groups = self._view.failed_groups
+            count = next((g.count for g in groups if g.exc_type == row.exc_type), 1)
             self.request(
                 f"Requeue failed {row.exc_type} jobs",
                 partial(self._service.requeue_group, row.exc_type),
                 confirm=f"Requeue every failed {row.exc_type} job "
-                f"({group.count:,} in the shown window)?",
+                f"({count:,} in the shown window)?",
             )
 
     def action_cancel_selected(self) -> None:
