@@ -123,48 +123,50 @@ def score_all(
     }
 
 
+def bms_components(feats: pd.DataFrame) -> dict[str, np.ndarray]:
+    """V, M, X, R and the bonus, in points, from the last-bar features."""
+    rv = feats["bms_rel_vol"].to_numpy()
+    return {
+        "c_volume_surge": rules.bms_volume_surge(rv),
+        "c_price_momentum": rules.bms_momentum(feats["momentum_1d"].to_numpy()),
+        "c_volatility_expansion": rules.bms_volatility(feats["atr_pct"].to_numpy()),
+        "c_risk_filter": rules.bms_risk(feats["dollar_volume"].to_numpy() / 1e6),
+        "c_bonus": rules.bms_bonus(rv),
+    }
+
+
 def score_bms(feats: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     """Apply RealBMSEngine's gates, components, bonus and action (contract §4.4).
 
     Returns every symbol (gated-out and rejected ones with action REJECT) and the
     stage counts; `_finish` drops the rejects as the production job did.
     """
-    rv = feats["bms_rel_vol"].to_numpy()
-    price, d_m = feats["price"].to_numpy(), feats["dollar_volume"].to_numpy() / 1e6
-    parts = {
-        "c_volume_surge": rules.bms_volume_surge(rv),
-        "c_price_momentum": rules.bms_momentum(feats["momentum_1d"].to_numpy()),
-        "c_volatility_expansion": rules.bms_volatility(feats["atr_pct"].to_numpy()),
-        "c_risk_filter": rules.bms_risk(d_m),
-        "c_bonus": rules.bms_bonus(rv),
-    }
+    parts = bms_components(feats)
     weighted = sum(parts[f"c_{name}"] * w for name, w in rules.BMS_WEIGHTS.items())
     # The candidate shape promises 0–100; 99 + 4 could otherwise exceed it.
     raw = np.minimum(np.round(weighted + parts["c_bonus"], 2), 100.0)
+    price, d_m = feats["price"].to_numpy(), feats["dollar_volume"].to_numpy() / 1e6
     gated = (price >= rules.BMS_PRICE_MIN) & (price <= rules.BMS_PRICE_MAX)
     gated &= d_m >= rules.BMS_MIN_DOLLAR_VOLUME_M
     score = np.where(gated, raw, np.nan)
     action, confidence = rules.bms_action(score)
 
-    scored = pd.DataFrame(
-        {
-            "score": score,
-            "action": action,
-            "confidence": confidence,
-            **parts,
-            "volume_surge": rv,
-            "risk_level": "MEDIUM",
-            "scorable": ~np.isnan(raw),
-        },
-        index=feats.index,
-    )
-    out = pd.concat([scored, feats], axis=1)
+    columns: dict[str, np.ndarray | str] = {
+        "score": score,
+        "action": action,
+        "confidence": confidence,
+        **parts,
+        "volume_surge": feats["bms_rel_vol"].to_numpy(),
+        "risk_level": "MEDIUM",
+        "scorable": ~np.isnan(raw),
+    }
+    scored = pd.DataFrame(columns, index=feats.index)
     trace = {
         "universe": len(feats),
         "gates": int(gated.sum()),
         "kept": int(np.isin(action, ["TRADE_READY", "MONITOR"]).sum()),
     }
-    return out, trace
+    return pd.concat([scored, feats], axis=1), trace
 
 
 def _finish(

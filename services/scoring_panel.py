@@ -53,7 +53,7 @@ def to_float(values: pd.Series | np.ndarray, copy: bool = True) -> np.ndarray:
     """
     series = pd.Series(values, copy=False)
     if series.dtype == np.float64:
-        return series.to_numpy(copy=copy)
+        return np.asarray(series.to_numpy(copy=copy), dtype=np.float64)
     numeric = pd.to_numeric(series, errors="coerce")
     return np.array(numeric.to_numpy(dtype="float64", na_value=np.nan), copy=True)
 
@@ -98,7 +98,8 @@ def _not_numeric(raw: pd.Series, values: np.ndarray) -> np.ndarray:
     """True where a value was given but is not a number (strings, objects)."""
     if raw.dtype == np.float64:
         return np.zeros(len(values), dtype=bool)
-    return raw.notna().to_numpy() & np.isnan(values)
+    given = np.asarray(raw.notna().to_numpy(), dtype=bool)
+    return np.asarray(given & np.isnan(values))
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,7 @@ def _dates(bars: pd.DataFrame) -> np.ndarray:
         dates = dates.dt.tz_convert("UTC").dt.tz_localize(None)
     elif dates.dtype.kind != "M":
         dates = pd.to_datetime(dates, errors="coerce")
-    return dates.to_numpy()
+    return np.asarray(dates.to_numpy())
 
 
 def _sorted_layout(names: np.ndarray, dates: np.ndarray) -> Layout:
@@ -221,7 +222,7 @@ def _gather(
     """One bar column as symbols × bars, bad values discarded and reported."""
     if name not in bars or not len(bars):
         if name not in bars:
-            reasons.append((present.any(axis=1), f"{name} missing"))
+            reasons.append((np.asarray(present.any(axis=1)), f"{name} missing"))
         return np.full(rows.shape, np.nan)
     raw = bars[name]
     full = to_float(raw, copy=False)
@@ -232,7 +233,7 @@ def _gather(
         _collect(values, bad, f"{name} not numeric", reasons)
     for mask, reason in _value_problems(values, name, name != "volume"):
         _collect(values, mask, reason, reasons)
-    return values
+    return np.asarray(values, dtype=np.float64)
 
 
 def _collect(
@@ -244,7 +245,9 @@ def _collect(
     """Discard masked values and remember which symbols lost some, and why."""
     if mask.any():
         values[mask] = np.nan
-        reasons.append((mask.any(axis=1) if mask.ndim == 2 else mask, reason))
+        reasons.append(
+            (np.asarray(mask.any(axis=1) if mask.ndim == 2 else mask), reason)
+        )
 
 
 def _reasons_per_symbol(reasons: list[tuple[np.ndarray, str]], n: int) -> np.ndarray:

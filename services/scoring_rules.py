@@ -40,7 +40,8 @@ def _keep_nan(value: FloatArray, *inputs: FloatArray) -> FloatArray:
 
 def clamp01(x: FloatArray) -> FloatArray:
     """Clamp to [0, 1]; like the original clamp(), a missing value counts as 0."""
-    return np.clip(np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+    clean = np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=0.0)
+    return np.asarray(np.clip(clean, 0.0, 1.0), dtype=np.float64)
 
 
 def bms_volume_surge(rv: FloatArray) -> FloatArray:
@@ -192,7 +193,7 @@ def _bad(values: pd.Series, positive: bool) -> np.ndarray:
     """True where a value is NaN, ±inf, negative (or zero when `positive`)."""
     x = to_float(values)
     with np.errstate(invalid="ignore"):
-        return ~np.isfinite(x) | (x <= 0 if positive else x < 0)
+        return np.asarray(~np.isfinite(x) | (x <= 0 if positive else x < 0))
 
 
 def squeeze_score(

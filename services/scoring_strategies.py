@@ -90,19 +90,14 @@ PRESETS: dict[str, HybridPreset] = {
 
 def _col(frame: pd.DataFrame, name: str) -> np.ndarray:
     """A column as a float64 array."""
-    return frame[name].to_numpy(dtype="float64")
+    return np.asarray(frame[name].to_numpy(dtype="float64"), dtype=np.float64)
 
 
 def universe_stage(feats: pd.DataFrame) -> np.ndarray:
     """Stage 1: 0.01 ≤ price ≤ 100, dollar volume ≥ 50 k, volume ≥ 100 k shares."""
     price, volume = _col(feats, "price"), _col(feats, "volume")
-    return (
-        (price > 0)
-        & (price <= 100)
-        & (price >= 0.01)
-        & (price * volume >= 50_000)
-        & (volume >= 100_000)
-    )
+    priced = (price > 0) & (price <= 100) & (price >= 0.01)
+    return np.asarray(priced & (price * volume >= 50_000) & (volume >= 100_000))
 
 
 def prerank_points(price: np.ndarray, volume: np.ndarray) -> np.ndarray:
@@ -111,7 +106,8 @@ def prerank_points(price: np.ndarray, volume: np.ndarray) -> np.ndarray:
     points = np.select(
         [(price >= 2) & (price <= 25), (price >= 1) & (price <= 50)], [3, 2], 0
     )
-    return points + np.select([volume >= 1_000_000, volume >= 500_000], [2, 1], 0)
+    more = np.select([volume >= 1_000_000, volume >= 500_000], [2, 1], 0)
+    return np.asarray(points + more)
 
 
 def _top(
@@ -204,35 +200,60 @@ def _unscorable(quick: pd.DataFrame, kept: pd.DataFrame) -> pd.DataFrame:
     return rest.assign(score=np.nan, action="REJECT", confidence="NONE", scorable=False)
 
 
-def hybrid_subscores(stage: pd.DataFrame, preset: HybridPreset) -> pd.DataFrame:
-    """The five 0–1 subscores of hybrid_v1 and their parts (contract §4.5)."""
-    p = preset
+def _flag(values: pd.Series) -> np.ndarray:
+    """A boolean column as 0.0 / 1.0."""
+    return np.asarray(values.to_numpy(dtype=bool), dtype=np.float64)
+
+
+def _momentum_parts(stage: pd.DataFrame, p: HybridPreset) -> dict[str, np.ndarray]:
+    """VM parts: relative volume, up days, VWAP reclaim and ATR, each 0–1."""
+    relvol = (_col(stage, "rel_vol") - p.min_relvol) / (8 - p.min_relvol)
+    return {
+        "relvol_score": clamp01(relvol),
+        "uptrend_score": clamp01((_col(stage, "consec_up_days") - 2) / 4),
+        "vwap_score": _flag(stage["vwap_reclaim"]),
+        "atr_score": clamp01((_col(stage, "atr14") - p.min_atr) / (0.10 - p.min_atr)),
+    }
+
+
+def _squeeze_parts(stage: pd.DataFrame, p: HybridPreset) -> dict[str, np.ndarray]:
+    """SQ parts: float bonus (unknown float → 50 M), SI, borrow and utilisation."""
     floats = stage["float_shares"].where(stage["float_shares"] > 0, PLACEHOLDER_FLOAT)
     fl = floats.to_numpy(dtype="float64")
-    out = pd.DataFrame(index=stage.index)
-    out["relvol_score"] = clamp01(
-        (_col(stage, "rel_vol") - p.min_relvol) / (8 - p.min_relvol)
-    )
-    out["uptrend_score"] = clamp01((_col(stage, "consec_up_days") - 2) / 4)
-    out["vwap_score"] = stage["vwap_reclaim"].to_numpy(dtype=bool).astype(float)
-    out["atr_score"] = clamp01((_col(stage, "atr14") - p.min_atr) / (0.10 - p.min_atr))
-    out["float_bonus"] = np.select([fl <= 50e6, fl <= p.float_max], [1.0, 0.6], 0.0)
-    out["si_score"] = clamp01(_col(stage, "si_frac") / 0.40)
-    out["borrow_score"] = clamp01(_col(stage, "borrow_fee") / 0.50)
-    out["util_score"] = clamp01((_col(stage, "utilization") - 0.70) / 0.30)
-    out["cpr_score"] = clamp01(np.full(len(stage), (PLACEHOLDER_CALL_PUT - 1) / 2))
-    ivp = (PLACEHOLDER_IV_PERCENTILE - p.iv_percentile_min) / (1 - p.iv_percentile_min)
-    out["ivp_score"] = clamp01(np.full(len(stage), ivp))
-    ema9 = np.nan_to_num(_col(stage, "ema9"), nan=0.0)
-    out["ema_cross"] = (ema9 > np.nan_to_num(_col(stage, "ema20"), nan=0.0)).astype(
-        float
-    )
-    rsi = _col(stage, "rsi14")
-    out["rsi_band_score"] = ((rsi >= p.rsi_band[0]) & (rsi <= p.rsi_band[1])).astype(
-        float
-    )
-    news = stage["news_catalyst"].to_numpy(dtype=bool).astype(float)
+    return {
+        "float_bonus": np.select([fl <= 50e6, fl <= p.float_max], [1.0, 0.6], 0.0),
+        "si_score": clamp01(_col(stage, "si_frac") / 0.40),
+        "borrow_score": clamp01(_col(stage, "borrow_fee") / 0.50),
+        "util_score": clamp01((_col(stage, "utilization") - 0.70) / 0.30),
+    }
 
+
+def _options_and_trend_parts(
+    stage: pd.DataFrame, p: HybridPreset
+) -> dict[str, np.ndarray]:
+    """OP parts (placeholders, as discover.py had no options data) and TE parts."""
+    n = len(stage)
+    ivp = (PLACEHOLDER_IV_PERCENTILE - p.iv_percentile_min) / (1 - p.iv_percentile_min)
+    ema9 = np.nan_to_num(_col(stage, "ema9"), nan=0.0)
+    ema20 = np.nan_to_num(_col(stage, "ema20"), nan=0.0)
+    rsi = _col(stage, "rsi14")
+    in_band = (rsi >= p.rsi_band[0]) & (rsi <= p.rsi_band[1])
+    return {
+        "cpr_score": clamp01(np.full(n, (PLACEHOLDER_CALL_PUT - 1) / 2)),
+        "ivp_score": clamp01(np.full(n, ivp)),
+        "ema_cross": (ema9 > ema20).astype(np.float64),
+        "rsi_band_score": in_band.astype(np.float64),
+    }
+
+
+def hybrid_subscores(stage: pd.DataFrame, preset: HybridPreset) -> pd.DataFrame:
+    """The five 0–1 subscores of hybrid_v1 (c_vm … c_te) and their parts (§4.5)."""
+    parts = {
+        **_momentum_parts(stage, preset),
+        **_squeeze_parts(stage, preset),
+        **_options_and_trend_parts(stage, preset),
+    }
+    out = pd.DataFrame(parts, index=stage.index)
     out["c_vm"] = (
         0.45 * out["relvol_score"]
         + 0.20 * out["uptrend_score"]
@@ -245,6 +266,7 @@ def hybrid_subscores(stage: pd.DataFrame, preset: HybridPreset) -> pd.DataFrame:
         + 0.15 * out["borrow_score"]
         + 0.15 * out["util_score"]
     )
+    news = _flag(stage["news_catalyst"])
     out["c_ca"] = 0.5 * news + 0.5 * clamp01(_col(stage, "social_rank"))
     out["c_op"] = 0.6 * out["cpr_score"] + 0.4 * out["ivp_score"]
     out["c_te"] = 0.6 * out["ema_cross"] + 0.4 * out["rsi_band_score"]
@@ -260,7 +282,7 @@ def hybrid_gate(stage: pd.DataFrame) -> np.ndarray:
     shape_ok = (
         (_col(stage, "atr14") >= 0.01) | (spike >= 2) | (floats.to_numpy() <= 100e6)
     )
-    return volume_ok & shape_ok
+    return np.asarray(volume_ok & shape_ok)
 
 
 def hybrid_composite(subs: pd.DataFrame, preset: HybridPreset) -> np.ndarray:
@@ -362,15 +384,14 @@ def strategy_theses(frame: pd.DataFrame) -> list[str]:
     rows = frame[columns].to_numpy(dtype="float64").tolist()
     patterns = frame["squeeze_pattern"].fillna("").tolist()
     return [
-        _strategy_thesis(str(sym), *vals, str(pat))
+        _strategy_thesis(str(sym), vals, str(pat))
         for sym, vals, pat in zip(frame.index.tolist(), rows, patterns, strict=True)
     ]
 
 
-def _strategy_thesis(
-    symbol: str, price: float, rv: float, r1: float, atr: float, sq: float, pattern: str
-) -> str:
+def _strategy_thesis(symbol: str, values: list[float], pattern: str) -> str:
     """Format "<SYM>: $<p>, <rv>x rel vol, <±r1>% 1d, <atr>% ATR, squeeze <sq>"."""
+    price, rv, r1, atr, sq = values
     if any(math.isnan(x) for x in (price, r1, atr)):
         return f"{symbol}: incomplete data"
     rel = "n/a" if math.isnan(rv) else f"{rv:.1f}x"

@@ -12,6 +12,7 @@ import pytest
 from services import scoring
 from services import scoring_rules as rules
 from services import scoring_strategies as strat
+from services.scoring_features import heuristics
 from tests.support.scoring_bars import bars_for, universe
 
 
@@ -495,3 +496,79 @@ def test_strategy_candidate_dicts_are_json() -> None:
         assert 0 <= item["score"] <= 100
         assert item["component_scores"]
         json.dumps(item, allow_nan=False)
+
+
+# --- discover.py stages and enrich heuristics ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("price", "volume", "passes"),
+    [
+        (0.01, 5_000_000, True),  # $50 k
+        (0.0099, 10_000_000, False),
+        (100.0, 100_000, True),
+        (100.01, 100_000, False),
+        (0.40, 124_999, False),  # $49,999.6
+        (0.40, 125_000, True),  # $50,000
+        (5.0, 99_999, False),
+        (5.0, 100_000, True),
+    ],
+)
+def test_universe_stage(price: float, volume: float, passes: bool) -> None:
+    frame = pd.DataFrame({"price": [price], "volume": [volume]})
+    assert bool(strat.universe_stage(frame)[0]) is passes
+
+
+@pytest.mark.parametrize(
+    ("price", "volume", "points"),
+    [
+        (2.0, 1_000_000, 5),
+        (25.0, 999_999, 4),
+        (25.01, 500_000, 3),
+        (1.99, 499_999, 2),
+        (1.0, 0, 2),
+        (50.0, 0, 2),
+        (50.01, 0, 0),
+        (0.99, 2_000_000, 2),
+    ],
+)
+def test_prerank_points(price: float, volume: float, points: int) -> None:
+    assert strat.prerank_points(_arr(price), _arr(volume))[0] == points
+
+
+@pytest.mark.parametrize(
+    ("spike", "r1", "atr", "social", "news"),
+    [
+        (10.0, 0.15, 0.05, 0.7, True),  # 0.4 + 0.3; spike ≥ 5 and |r1| ≥ 0.10
+        (9.99, -0.15, 0.05, 0.5, True),  # 0.2 + 0.3
+        (5.0, 0.0999, 0.05, 0.3, False),  # 0.2 + 0.1
+        (4.99, 0.10, 0.05, 0.3, False),  # 0.1 + 0.2
+        (3.0, 0.05, 0.05, 0.2, False),  # 0.1 + 0.1
+        (2.99, 0.0499, 0.15, 0.0, True),  # ATR ≥ 15 % alone is a "catalyst"
+        (2.99, 0.0499, 0.1499, 0.0, False),
+    ],
+)
+def test_social_rank_and_news_heuristics(
+    spike: float, r1: float, atr: float, social: float, news: bool
+) -> None:
+    frame = pd.DataFrame({"spike": [spike], "r1": [r1], "atr14": [atr]}, index=["XYZ"])
+    out = heuristics(frame)
+    assert out.loc["XYZ", "social_rank"] == pytest.approx(social)
+    assert bool(out.loc["XYZ", "news_catalyst"]) is news
+
+
+def test_meme_tickers_get_0_2_more_social_rank() -> None:
+    # GME: 0 + 0 + 0.2; AMC: 0.4 (spike ≥ 10) + 0.3 (|r1| ≥ 0.15) + 0.2. The cap at
+    # 1 is never reached: 0.9 is the most the three terms add up to.
+    frame = pd.DataFrame(
+        {"spike": [0.0, 12.0], "r1": [0.0, 0.2], "atr14": [0.05, 0.05]},
+        index=["GME", "AMC"],
+    )
+    assert heuristics(frame)["social_rank"].tolist() == pytest.approx([0.2, 0.9])
+
+
+@pytest.mark.parametrize("preset", list(strat.PRESETS))
+def test_options_subscore_is_zero_with_the_placeholders(preset: str) -> None:
+    # call/put 1.0 → 0; IV percentile 0.5 is below every preset's minimum → 0.
+    subs = strat.hybrid_subscores(_hybrid_frame(1), strat.PRESETS[preset])
+    assert subs["c_op"].iloc[0] == 0.0
