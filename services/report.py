@@ -123,30 +123,26 @@ def recommended_actions(snapshot: dict[str, Any]) -> list[str]:
     return actions
 
 
+def _busy_queue_names(snapshot: dict[str, Any]) -> str:
+    names = {
+        str(q.get("name")) for q in _queues(snapshot) if (_num(q.get("queued")) or 0)
+    }
+    return ", ".join(sorted(names)) or "the queue"
+
+
 def _worker_actions(snapshot: dict[str, Any]) -> list[str]:
     live, workers = _live_workers(snapshot), _workers(snapshot)
     queued, stuck = _queued_total(snapshot), _stuck(snapshot)
     dead = [w for w in workers if w.get("alive") is False]
     abandoned = [s for s in stuck if "abandoned" in str(s.get("reason", ""))]
+    silent = bool(workers) and not _heartbeat_alive(snapshot) and queued > 0
     actions = []
     if not live and (queued or stuck):
-        names = (
-            ", ".join(
-                sorted(
-                    {
-                        str(q.get("name"))
-                        for q in _queues(snapshot)
-                        if (_num(q.get("queued")) or 0) > 0
-                    }
-                )
-            )
-            or "the queue"
-        )
         actions.append(
-            f"Start a worker on {names}: {queued} job(s) are queued and no live "
-            "worker consumes them."
+            f"Start a worker on {_busy_queue_names(snapshot)}: {queued} job(s) are "
+            "queued and no live worker consumes them."
         )
-    elif dead or abandoned or (workers and not _heartbeat_alive(snapshot) and queued):
+    elif dead or abandoned or silent:
         what = ", ".join(_code(w.get("name")) for w in dead) or "the AMC worker"
         actions.append(
             f"Restart {what}: dead or silent workers leave jobs abandoned "
