@@ -84,6 +84,14 @@ async def test_table_provenance_and_warnings(
         assert "AMC-TUI Console" in provenance and "in-process" in provenance
         warnings = str(app.query_one(".cand-warnings", Static).render())
         assert "not live discovery data" in warnings
+        assert len(warnings.splitlines()) <= 2
+        app.query_one(DataTable).focus()
+        await pilot.press("n")
+        await pilot.pause()
+        assert isinstance(app.screen, DetailScreen)
+        assert app.screen.body == "\n".join(view.warnings)
+        app.screen.dismiss()
+        await pilot.pause()
         assert pane.selected_symbol() == view.items[0].symbol
         assert pane.selected_price() == view.items[0].price
         pane.tick(NOW + 125)

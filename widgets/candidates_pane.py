@@ -40,6 +40,7 @@ COLUMNS: tuple[tuple[str, str, Callable[[Candidate], Any]], ...] = (
     ("Thesis", "thesis", lambda c: c.thesis),
 )  # fmt: skip
 COLUMN_KEYS = tuple(key for _, key, _ in COLUMNS)
+MAX_WARNING_LINES = 2
 ACTION_STYLE = {
     "TRADE_READY": "bold",
     "TIER_1": "bold",
@@ -109,6 +110,15 @@ def explain_from_view(c: Candidate, view: CandidatesView) -> str:
     return "\n".join(lines)
 
 
+def warning_lines(warnings: tuple[str, ...]) -> str:
+    """The first warnings, then how many more the warnings key (n) shows."""
+    shown = [f"⚠ {w}" for w in warnings[:MAX_WARNING_LINES]]
+    hidden = len(warnings) - MAX_WARNING_LINES
+    if hidden > 0:
+        shown[-1] += f"  (+{hidden} more: n)"
+    return "\n".join(shown)
+
+
 class PromptScreen(ModalScreen[str | None]):
     """Ask for one line of text; dismisses with it, or None on escape."""
 
@@ -153,6 +163,7 @@ class CandidatesPane(Pane):
         Binding("t", "switch_strategy", "Strategy"),
         Binding("c", "compare_strategies", "Compare"),
         Binding("x", "explain_candidate", "Explain"),
+        Binding("n", "show_warnings", "Warnings"),
     ]
 
     DEFAULT_CSS = """
@@ -210,7 +221,7 @@ class CandidatesPane(Pane):
         self._view = data
         self.query_one(".cand-provenance", Static).update(data.provenance())
         warnings = self.query_one(".cand-warnings", Static)
-        warnings.update("\n".join(f"⚠ {w}" for w in data.warnings))
+        warnings.update(warning_lines(data.warnings))
         warnings.set_class(not data.warnings, "-empty")
         run = self.query_one(".cand-run", Static)
         run.update(data.run.label() if data.run else "")
@@ -430,6 +441,12 @@ class CandidatesPane(Pane):
             text = self._service.explain(candidate.symbol, self._view.strategy)
         body = text or explain_from_view(candidate, self._view)
         self.app.push_screen(DetailScreen(f"Why {candidate.symbol} scores", body))
+
+    def action_show_warnings(self) -> None:
+        """Show every provenance and partial-data warning."""
+        warnings = self._view.warnings if self._view else ()
+        body = "\n".join(warnings) or "No warnings."
+        self.app.push_screen(DetailScreen("Discovery warnings", body))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """Enter on a row explains its score."""
