@@ -155,7 +155,15 @@ def _row(
     fields = raw.jobs.get(item.job_id) or {}
     if not fields:
         reason = "dangling: job data expired/missing"
-        return JobRow(item.job_id, item.queue, "missing", UNDECODABLE, None, reason)
+        return JobRow(
+            item.job_id,
+            item.queue,
+            "missing",
+            UNDECODABLE,
+            None,
+            reason,
+            listed_in=item.where,
+        )
     payload, call = _call(fields.get(b"data"), serializers.get(item.queue, "pickle"))
     worker = text(fields.get(b"worker_name"))
     age, reason, trace = _classify(item, fields, worker, raw, now, limits, live)
@@ -174,6 +182,7 @@ def _row(
         decode_error=payload.error,
         call_key=payload.call_key if payload.error is None else "",
         result=_result(raw, item, serializers),
+        listed_in=item.where,
     )
 
 

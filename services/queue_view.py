@@ -79,6 +79,7 @@ class JobRow:
         decode_error: Why the payload could not be decoded, or None.
         call_key: Function and arguments as text, for duplicate detection.
         result: A redacted preview of a finished job's return value, or "".
+        listed_in: The list or registry the id was read from ("started", ...).
     """
 
     job_id: str
@@ -95,6 +96,7 @@ class JobRow:
     decode_error: str | None = None
     call_key: str = ""
     result: str = ""
+    listed_in: str = ""
 
     @property
     def fields(self) -> tuple[tuple[str, str], ...]:

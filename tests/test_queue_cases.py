@@ -143,6 +143,7 @@ def test_c04_started_composite_ids_and_stale_entry(
         assert set(started) == {"J4", "J5"}
         assert started["J4"].reason == "abandoned: worker dead"
         assert started["J5"].status == "missing"
+        assert started["J5"].listed_in == "started"
 
         assert svc.remove_started_entry("J5", "default").ok
         assert svc.requeue(["J4"]).message == "1 requeued"

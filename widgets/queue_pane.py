@@ -113,6 +113,7 @@ class QueuePane(Pane):
         Binding("c", "cancel_selected", "Cancel"),
         Binding("x,delete", "delete_selected", "Delete"),
         Binding("t", "stop_selected", "Stop job"),
+        Binding("e", "remove_started_entry", "Drop started entry"),
         Binding("n", "enqueue_discovery", "Enqueue discovery"),
         Binding("m", "collapse_storm", "Collapse storm"),
         Binding("l", "clear_lock", "Clear lock"),
@@ -269,6 +270,9 @@ class QueuePane(Pane):
         row, view = self.selected_row(), self._view
         rules = {
             "stop_selected": row is not None and row.status == "started",
+            "remove_started_entry": row is not None
+            and row.listed_in == "started"
+            and (row.status == "missing" or row.reason.startswith("abandoned")),
             "requeue_group": row is not None and row.status == "failed",
             "collapse_storm": self._storm_of(row) is not None,
             "clear_lock": view.amc.lock is not None,
@@ -361,6 +365,16 @@ class QueuePane(Pane):
                 f"Stop {row.job_id}",
                 partial(self._service.stop_job, row.job_id),
                 confirm=f"Stop running job {row.job_id} on {row.worker}?",
+            )
+
+    def action_remove_started_entry(self) -> None:
+        """Drop the selected stale started-registry entry (the job hash stays)."""
+        row = self.selected_row()
+        if self._service and row:
+            self.request(
+                f"Drop started entry {row.job_id}",
+                partial(self._service.remove_started_entry, row.job_id, row.queue),
+                confirm=f"Drop the started-registry entry of 1 job ({row.job_id})?",
             )
 
     def action_enqueue_discovery(self) -> None:
