@@ -117,6 +117,11 @@ class QueueService:
         self.clock = clock or Clock()
         self.thresholds = thresholds or StuckThresholds()
         self.serializers = dict(serializers or {})
+        unknown = set(self.serializers.values()) - {"pickle", "json"}
+        if unknown:
+            raise ConfigError(
+                f"unknown serializer {sorted(unknown)}; use pickle or json"
+            )
         self.discovery_function = discovery_function
         self.discovery_kwargs = dict(discovery_kwargs or {})
         self.discovery_queue = discovery_queue

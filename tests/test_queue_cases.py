@@ -197,6 +197,11 @@ def test_c05_json_serializer_per_queue(redis_url: str, redis_client: redis.Redis
         assert row_by_id(svc.load(), "J8").call == "tests.f(1)"
 
 
+def test_c05_unknown_serializer_refused(redis_url: str):
+    with pytest.raises(ConfigError, match="serializer"):
+        QueueService(redis_url, serializers={"default": "msgpack"})
+
+
 def test_c06_decoded_responses_refused(redis_url: str):
     with pytest.raises(ConfigError, match="decode_responses"):
         QueueService(redis_url + "?decode_responses=True")
