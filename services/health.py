@@ -22,7 +22,7 @@ import redis
 
 from services import health_checks as hc
 from services.amc_api import AmcApiClient, ApiResult, BackgroundLoop
-from services.clock import Clock
+from services.clock import Clock, format_age
 from services.errors import AmcTuiError, ApiError
 from services.health_checks import Check, Probe
 from services.redis_conn import connect, describe_failure
@@ -57,6 +57,8 @@ class ComponentStatus:
         detail: One line for the table.
         latency_ms: How long the check took, or None if it did not run.
         evidence: Facts behind the verdict, for the detail view.
+        for_s: How long the component has had this status, as far as this
+            console has watched (0 on the first check), or None if unknown.
     """
 
     name: str
@@ -64,6 +66,7 @@ class ComponentStatus:
     detail: str
     latency_ms: float | None
     evidence: tuple[str, ...] = ()
+    for_s: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the snapshot form of this component."""
@@ -72,6 +75,7 @@ class ComponentStatus:
             "status": self.status,
             "detail": self.detail,
             "latency_ms": latency,
+            "for_s": None if self.for_s is None else round(self.for_s, 1),
             "evidence": list(self.evidence),
         }
 
@@ -118,14 +122,18 @@ class HealthReport:
         """Return a plain-text rendering: verdict, reasons, one line per component."""
         lines = [f"Health: {self.status.upper()}"]
         lines += [f"  ! {reason}" for reason in self.reasons]
-        for c in self.components:
-            latency = "-" if c.latency_ms is None else f"{c.latency_ms:.0f} ms"
-            strip = history_strip(self.history.get(c.name, ()))
-            head = f"  {c.status.upper():<7} {c.name:<10} {latency:>8}  {strip:<10}"
-            lines.append(f"{head} {c.detail}")
+        lines += [_text_row(c, self.history.get(c.name, ())) for c in self.components]
         if self.missing_routes:
             lines.append("  Missing routes: " + ", ".join(self.missing_routes))
         return lines
+
+
+def _text_row(c: ComponentStatus, history: tuple[str, ...]) -> str:
+    latency = "-" if c.latency_ms is None else f"{c.latency_ms:.0f} ms"
+    held = "" if c.for_s is None else f"for {format_age(c.for_s)}"
+    strip = history_strip(history)
+    head = f"  {c.status.upper():<7} {held:>8} {c.name:<10} {latency:>8}"
+    return f"{head}  {strip:<10} {c.detail}"
 
 
 HISTORY_MARKS = {"ok": "▁", "warn": "▄", "fail": "█", "unknown": "·"}
@@ -192,6 +200,7 @@ class HealthService:
         self._history: dict[str, deque[str]] = {
             name: deque(maxlen=history_len) for name in COMPONENTS
         }
+        self._since: dict[str, float] = {}
         self._lock = threading.Lock()
         self._redis: redis.Redis | None = None
         self._own_loop: BackgroundLoop | None = None
@@ -262,25 +271,33 @@ class HealthService:
         return lambda: asyncio.to_thread(fn)
 
     def _report(self, checked: list[tuple[str, Check, float | None]]) -> HealthReport:
-        components = tuple(
-            ComponentStatus(name, c.status, c.detail, latency, c.evidence)
-            for name, c, latency in checked
-        )
+        now = self._clock.now()
         with self._lock:
-            for component in components:
-                self._history[component.name].append(component.status)
+            components = tuple(
+                ComponentStatus(
+                    name,
+                    c.status,
+                    c.detail,
+                    latency,
+                    c.evidence,
+                    self._age(name, c, now),
+                )
+                for name, c, latency in checked
+            )
             history = {name: tuple(marks) for name, marks in self._history.items()}
         status, reasons = verdict(components)
         missing = next((c.missing_routes for n, c, _ in checked if n == "AMC API"), ())
         return HealthReport(
-            status,
-            components,
-            reasons,
-            missing,
-            history,
-            self._clock.now(),
-            self.source,
+            status, components, reasons, missing, history, now, self.source
         )
+
+    def _age(self, name: str, check: Check, now: float) -> float:
+        """Record the status in the history; return how long it has held."""
+        marks = self._history[name]
+        if not marks or marks[-1] != check.status or name not in self._since:
+            self._since[name] = now
+        marks.append(check.status)
+        return now - self._since[name]
 
     # ------------------------------------------------------------ AMC API
 

@@ -262,7 +262,7 @@ def _md_healthy(snapshot: dict[str, Any]) -> list[str]:
     healthy = [
         (n, c) for n, c in _components(snapshot).items() if c.get("status") == "ok"
     ]
-    lines += [f"- **{n}**: {_cell(c.get('detail', ''))}" for n, c in healthy]
+    lines += [f"- **{n}**{_held(c)}: {_cell(c.get('detail', ''))}" for n, c in healthy]
     if not healthy:
         lines.append("- none")
     skipped = [
@@ -347,6 +347,11 @@ def _issue_routes(snapshot: dict[str, Any]) -> Issue | None:
     ]
 
 
+def _held(component: dict[str, Any]) -> str:
+    seconds = _num(component.get("for_s"))
+    return "" if seconds is None or seconds <= 0 else f" (for {format_age(seconds)})"
+
+
 def _issue_components(snapshot: dict[str, Any]) -> Issue | None:
     bad = [
         (n, c)
@@ -357,7 +362,8 @@ def _issue_components(snapshot: dict[str, Any]) -> Issue | None:
         return None
     evidence = []
     for name, component in bad:
-        evidence.append(f"**{name}**: {_cell(component.get('detail', ''))}")
+        held = _held(component)
+        evidence.append(f"**{name}**{held}: {_cell(component.get('detail', ''))}")
         evidence += [f"  {_cell(e)}" for e in _list(component.get("evidence"))[:4]]
     return "Failing components", evidence
 

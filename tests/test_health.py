@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from services.amc_api import AmcApiClient
-from services.clock import FrozenClock
+from services.clock import Clock, FrozenClock
 from services.embedded_redis import EmbeddedRedis, free_port
 from services.health import HealthReport, HealthService, verdict
 from services.health_checks import OPTIONAL_ROUTES, REQUIRED_ROUTES, Check
@@ -578,3 +578,34 @@ def test_decoding_redis_url_is_refused_with_a_clear_reason(redis_url: str) -> No
     redis_row = report.component("Redis")
     assert redis_row.status == "fail"
     assert "decode_responses" in redis_row.detail
+
+
+class StepClock(Clock):
+    """A clock the test moves by hand."""
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+    def now(self) -> float:
+        return self.at
+
+
+def test_for_s_says_how_long_each_status_has_held(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    clock = StepClock(NOW)
+    svc = HealthService(settings(), clock, redis_url, None)
+    try:
+        svc.load()
+        clock.at += 300
+        held = svc.load()
+        healthy_redis(redis_client)
+        clock.at += 60
+        changed = svc.load()
+    finally:
+        svc.close()
+
+    assert held.component("Workers").for_s == 300
+    assert changed.component("Workers").for_s == 0
+    assert changed.component("Redis").for_s == 360
+    assert changed.to_dict()["components"]["Redis"]["for_s"] == 360

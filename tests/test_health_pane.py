@@ -28,6 +28,7 @@ def report(
             "no live worker on amc_discovery; 3 jobs queued",
             3.0,
             ("AMC heartbeat: 10m old (STALE)", "job [bold]x[/bold] listed"),
+            600.0,
         ),
         ComponentStatus("Polygon", "unknown", "not configured", None),
     )
@@ -71,9 +72,9 @@ async def test_table_has_one_keyed_row_per_component() -> None:
 
         assert table.row_count == 4
         workers = [str(cell) for cell in table.get_row("Workers")]
-        assert workers[0] == "FAIL" and workers[2] == "3 ms"
-        assert workers[3] == "███"
-        assert str(table.get_row("Polygon")[2]) == "-"
+        assert workers[:2] == ["FAIL", "10m"]
+        assert workers[3] == "3 ms" and workers[4] == "███"
+        assert str(table.get_row("Polygon")[3]) == "-"
 
 
 async def test_cursor_stays_on_its_row_and_cells_update_in_place() -> None:
@@ -109,6 +110,7 @@ async def test_enter_opens_the_evidence_as_plain_text() -> None:
         screen = app.screen
         assert isinstance(screen, DetailScreen)
         assert screen.title_text == "Health · Workers"
+        assert "Status:  FAIL for 10m" in screen.body
         assert "AMC heartbeat: 10m old (STALE)" in screen.body
         assert "job [bold]x[/bold] listed" in screen.body
 

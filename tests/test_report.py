@@ -41,7 +41,8 @@ def incident() -> dict[str, Any]:
         "components": {
             "AMC API": {"status": "ok", "detail": "healthy (200 ms)",
                         "latency_ms": 201.0},
-            "Redis": {"status": "ok", "detail": "ping 1.1 ms", "latency_ms": 3.0},
+            "Redis": {"status": "ok", "detail": "ping 1.1 ms", "latency_ms": 3.0,
+                      "for_s": 7200.0},
             "Workers": {
                 "status": "fail",
                 "detail": "no live worker on amc_discovery; 3 jobs queued",
@@ -93,7 +94,7 @@ def test_incident_report_has_status_evidence_and_actions() -> None:
     for route in SIX:
         assert f"`{route}` answers 404" in report
     assert "AMC heartbeat age: unknown" in report
-    assert "- **Redis**: ping 1.1 ms" in report
+    assert "- **Redis** (for 2h): ping 1.1 ms" in report
     assert "not checked: Polygon" in report
     assert (
         "| Queue amc_discovery | 3 queued · 0 started · 0 failed · 0 finished |"

@@ -14,12 +14,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
+from services.clock import format_age
 from services.health import ComponentStatus, HealthReport, HealthService, history_strip
 from widgets.dialogs import DetailScreen
 from widgets.pane import Pane
 
 COLUMNS = (
     ("Status", "status"),
+    ("For", "for"),
     ("Component", "name"),
     ("Latency", "latency"),
     ("History", "history"),
@@ -37,6 +39,7 @@ def component_cells(
     latency = "-" if component.latency_ms is None else f"{component.latency_ms:.0f} ms"
     return (
         Text(component.status.upper(), style=STATUS_STYLES.get(component.status, "")),
+        Text(format_age(component.for_s) if component.for_s is not None else "-"),
         Text(component.name),
         Text(latency, justify="right"),
         Text(history_strip(history)),
@@ -48,7 +51,7 @@ def detail_text(component: ComponentStatus, history: tuple[str, ...]) -> str:
     """Return the plain-text evidence of one component for the detail screen."""
     latency = "-" if component.latency_ms is None else f"{component.latency_ms:.1f} ms"
     lines = [
-        f"Status:  {component.status.upper()}",
+        f"Status:  {component.status.upper()}{_held(component)}",
         f"Reason:  {component.detail}",
         f"Latency: {latency}",
         f"History: {' '.join(history) or '-'} (oldest first)",
@@ -57,6 +60,12 @@ def detail_text(component: ComponentStatus, history: tuple[str, ...]) -> str:
     ]
     lines += [f"  {item}" for item in component.evidence] or ["  (none)"]
     return "\n".join(lines)
+
+
+def _held(component: ComponentStatus) -> str:
+    if component.for_s is None:
+        return ""
+    return f" for {format_age(component.for_s)} (since this console started watching)"
 
 
 class HealthPane(Pane):
