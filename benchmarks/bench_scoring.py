@@ -13,6 +13,7 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -21,22 +22,33 @@ from benchmarks.synthetic_market import synthetic_bars, synthetic_reference
 from services import scoring
 
 
-def _median(fn: Callable[[], object], repeat: int) -> float:
-    """Median wall time of `repeat` calls after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+@dataclass(frozen=True)
+class Timing:
+    """Wall-clock and CPU seconds of one measurement (CPU is steadier on a busy box)."""
+
+    wall: float
+    cpu: float
+
+    def line(self, label: str, note: str) -> str:
+        """One aligned report line in milliseconds."""
+        wall, cpu = self.wall * 1000, self.cpu * 1000
+        return f"{label:20s}{wall:9.1f} ms wall {cpu:9.1f} ms cpu  {note}"
 
 
-def _once(fn: Callable[[], object]) -> tuple[float, object]:
-    """Wall time and result of a single call."""
-    start = time.perf_counter()
+def _measure(fn: Callable[[], object]) -> tuple[Timing, object]:
+    """Time one call."""
+    wall, cpu = time.perf_counter(), time.process_time()
     result = fn()
-    return time.perf_counter() - start, result
+    return Timing(time.perf_counter() - wall, time.process_time() - cpu), result
+
+
+def _median(fn: Callable[[], object], repeat: int) -> Timing:
+    """Median wall and CPU time of `repeat` calls after one warm-up call."""
+    fn()
+    runs = [_measure(fn)[0] for _ in range(repeat)]
+    return Timing(
+        statistics.median(r.wall for r in runs), statistics.median(r.cpu for r in runs)
+    )
 
 
 def _each_alone(bars: pd.DataFrame, reference: pd.DataFrame) -> None:
@@ -68,24 +80,35 @@ def main() -> None:
     bms = _median(lambda: scoring.score_universe(bars, reference), args.repeat)
     three = _median(lambda: scoring.score_all(bars, reference), args.repeat)
     alone = _median(lambda: _each_alone(bars, reference), max(3, args.repeat // 3))
-    split_s, series = _once(lambda: list(naive.split(bars)))
-    naive_bms, want = _once(lambda: naive.score_series(series, reference, "bms"))
-    naive_three, _ = _once(lambda: _naive_all(series, reference))
-    got = scoring.score_universe(bars, reference)
+    split, series = _measure(lambda: list(naive.split(bars)))
+    naive_bms, want = _measure(lambda: naive.score_series(series, reference, "bms"))
+    naive_three, _ = _measure(lambda: _naive_all(series, reference))
 
-    ms = 1000
-    print(f"bms vectorised      {bms * ms:9.1f} ms  median of {args.repeat} (goal 100)")
-    print(f"3 strategies        {three * ms:9.1f} ms  median, score_all (goal 1000)")
-    print(f"3 strategies alone  {alone * ms:9.1f} ms  median, 3 x score_universe")
-    print(f"naive split         {split_s * ms:9.1f} ms  groupby into per-symbol lists")
-    print(f"naive bms           {naive_bms * ms:9.1f} ms  loop only, one run")
-    print(f"naive 3 strategies  {naive_three * ms:9.1f} ms  loop only, one run")
-    naive_bms_total = split_s + naive_bms
-    naive_three_total = split_s + naive_three
-    print(f"ratio bms           {naive_bms_total / bms:9.1f}x  split + loop (goal 50)")
-    print(f"ratio bms           {naive_bms / bms:9.1f}x  loop only")
-    print(f"ratio 3 strategies  {naive_three_total / three:9.1f}x  split + loop")
-    print(f"ratio 3 strategies  {naive_three / three:9.1f}x  loop only")
+    print(bms.line("bms vectorised", f"median of {args.repeat} (goal <= 100 ms)"))
+    print(three.line("3 strategies", "median, score_all (goal <= 1000 ms)"))
+    print(alone.line("3 strategies alone", "median, 3 x score_universe"))
+    print(split.line("naive split", "groupby into per-symbol lists, one run"))
+    print(naive_bms.line("naive bms loop", "one run"))
+    print(naive_three.line("naive 3 loops", "one run"))
+    _ratios("bms", bms, split, naive_bms)
+    _ratios("3 strategies", three, split, naive_three)
+    _agreement(scoring.score_universe(bars, reference), want)
+
+
+def _ratios(label: str, fast: Timing, split: Timing, loop: Timing) -> None:
+    """Print naive / vectorised, with and without the per-symbol split."""
+    for kind in ("wall", "cpu"):
+        mine = getattr(fast, kind)
+        whole = getattr(split, kind) + getattr(loop, kind)
+        print(
+            f"ratio {label:14s}{whole / mine:9.1f}x {kind} split + loop (goal >= 50)"
+            f"   {getattr(loop, kind) / mine:7.1f}x loop only"
+        )
+
+
+def _agreement(got: pd.DataFrame, want: object) -> None:
+    """Print whether the vectorised and naive BMS results agree."""
+    assert isinstance(want, dict)
     agree = set(got.index) == set(want) and all(
         abs(got.at[s, "score"] - want[s][0]) <= 0.0100001 for s in want
     )

@@ -17,7 +17,7 @@ import pandas as pd
 from services import scoring_explain as ex
 from services import scoring_rules as rules
 from services.scoring_explain import Contribution
-from services.scoring_features import MarketFrame, features
+from services.scoring_features import MarketFrame, features, with_columns
 from services.scoring_panel import by_symbol, to_float
 from services.scoring_rules import squeeze_assumptions, squeeze_score
 from services.scoring_strategies import (
@@ -160,13 +160,12 @@ def score_bms(feats: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
         "risk_level": "MEDIUM",
         "scorable": ~np.isnan(raw),
     }
-    scored = pd.DataFrame(columns, index=feats.index)
     trace = {
         "universe": len(feats),
         "gates": int(gated.sum()),
         "kept": int(np.isin(action, ["TRADE_READY", "MONITOR"]).sum()),
     }
-    return pd.concat([scored, feats], axis=1), trace
+    return with_columns(feats, columns), trace
 
 
 def _finish(

@@ -7,6 +7,8 @@ Pure numpy/pandas over a `Panel`: no scoring decisions and no I/O.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -283,4 +285,13 @@ def _with_reference(
     for i in np.flatnonzero(extra != ""):
         invalid[i] = f"{invalid[i]}; {extra[i]}" if invalid[i] else extra[i]
     columns["invalid"] = invalid
-    return pd.concat([frame, pd.DataFrame(columns, index=frame.index)], axis=1)
+    return with_columns(frame, columns)
+
+
+def with_columns(frame: pd.DataFrame, columns: dict[str, Any]) -> pd.DataFrame:
+    """A new frame: `frame`'s columns followed by `columns` (arrays in row order).
+
+    Built in one go from arrays, which skips the index alignment of a join.
+    """
+    data = {name: frame[name].to_numpy() for name in frame.columns}
+    return pd.DataFrame(data | columns, index=frame.index)
