@@ -477,5 +477,15 @@ def score_series(
             result = legacy(f)
             if result:
                 out[name] = result
-    best = sorted(out, key=lambda name: (-out[name][0], name))[:limit]
-    return {name: out[name] for name in best}
+    best = sorted(out, key=lambda name: (-out[name][0], name))
+    if strategy == "legacy_v0":
+        best = _legacy_pick(best, out, limit or 50)
+    return {name: out[name] for name in best[:limit]}
+
+
+def _legacy_pick(best: list[str], out: dict, limit: int) -> list[str]:
+    """Up to 3 TIER_1, then every TIER_2, then the rest, cut to limit."""
+    first = [n for n in best if out[n][1] == "TIER_1"][:3]
+    second = [n for n in best if out[n][1] == "TIER_2"]
+    rest = [n for n in best if n not in first and n not in second]
+    return (first + second + rest)[:limit]

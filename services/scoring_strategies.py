@@ -362,8 +362,26 @@ def score_legacy(
     kept["action"] = np.where(eligible, tier, "REJECT").astype(object)
     kept["confidence"] = kept["squeeze_confidence"]
     kept["scorable"] = True
-    trace["kept"] = int(eligible.sum())
+    trace["eligible"] = int(eligible.sum())
+    chosen = legacy_selection(kept[eligible], limit or MAX_CANDIDATES)
+    kept.loc[~kept.index.isin(chosen), "action"] = "REJECT"
+    trace["kept"] = len(chosen)
     return _combine(market.last_bar(), kept), trace
+
+
+def legacy_selection(eligible: pd.DataFrame, limit: int) -> pd.Index:
+    """discover.py's final pick: up to 3 TIER_1, then TIER_2, then the rest.
+
+    Each group is taken best score first; the rest includes TIER_1 beyond the
+    first three, so a TIER_2 can displace a higher-scoring TIER_1.
+    """
+    ranked = by_symbol(eligible).sort_values(
+        "score", ascending=False, kind="stable", na_position="last"
+    )
+    first = ranked.index[ranked["action"] == "TIER_1"][:3]
+    second = ranked.index[ranked["action"] == "TIER_2"]
+    rest = ranked.index.difference(first.append(second), sort=False)
+    return first.append(second).append(rest)[:limit]
 
 
 def _combine(quick: pd.DataFrame, kept: pd.DataFrame) -> pd.DataFrame:

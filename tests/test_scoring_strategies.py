@@ -572,3 +572,16 @@ def test_options_subscore_is_zero_with_the_placeholders(preset: str) -> None:
     # call/put 1.0 → 0; IV percentile 0.5 is below every preset's minimum → 0.
     subs = strat.hybrid_subscores(_hybrid_frame(1), strat.PRESETS[preset])
     assert subs["c_op"].iloc[0] == 0.0
+
+
+def test_legacy_final_selection_takes_three_tier_1_then_tier_2() -> None:
+    frame = pd.DataFrame(
+        {
+            "score": [90.0, 88.0, 86.0, 85.0, 60.0, 50.0, 70.0],
+            "action": ["TIER_1"] * 4 + ["TIER_2"] * 2 + ["TIER_3"],
+        },
+        index=pd.Index(list("abcdefg"), name="symbol"),
+    )
+    # d (TIER_1, 85) waits behind both TIER_2 names; g (TIER_3, 70) comes last.
+    assert list(strat.legacy_selection(frame, 5)) == ["a", "b", "c", "e", "f"]
+    assert list(strat.legacy_selection(frame, 10)) == list("abcefdg")
