@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Static
 
@@ -154,3 +156,17 @@ async def test_details_are_disabled_before_any_data() -> None:
         assert pane.check_action("show_component", ()) is None
         pane.action_show_component()
         assert not isinstance(app.screen, DetailScreen)
+
+
+class SnapshotApp(App[None]):
+    """The pane alone, fed one fixed report before the first frame."""
+
+    def compose(self) -> ComposeResult:
+        yield HealthPane()
+
+    def on_mount(self) -> None:
+        self.query_one(HealthPane).apply(loaded(report(history_len=5)), NOW)
+
+
+def test_pane_snapshot(snap_compare: Any) -> None:
+    assert snap_compare(SnapshotApp(), terminal_size=(100, 20))
