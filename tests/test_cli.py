@@ -1,4 +1,4 @@
-"""The command line as a user runs it: snapshot formats, exit codes, config, discover."""
+"""The command line as a user runs it: snapshots, exit codes, config, discover."""
 
 from __future__ import annotations
 
@@ -20,13 +20,25 @@ def amc_tui(
     tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 90
 ) -> subprocess.CompletedProcess[str]:
     """Run `python -m amc_tui` with a clean environment and private state dirs."""
-    base = {k: v for k, v in os.environ.items()
-            if not k.startswith(("AMC_", "REDIS_", "POLYGON_", "ALPACA_"))}
-    base.update({"XDG_CONFIG_HOME": str(tmp_path / "config"),
-                 "XDG_STATE_HOME": str(tmp_path / "state"), **(env or {})})
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AMC_", "REDIS_", "POLYGON_", "ALPACA_"))
+    }
+    base.update(
+        {
+            "XDG_CONFIG_HOME": str(tmp_path / "config"),
+            "XDG_STATE_HOME": str(tmp_path / "state"),
+            **(env or {}),
+        }
+    )
     return subprocess.run(
-        [sys.executable, "-m", "amc_tui", *args], cwd=ROOT, env=base,
-        capture_output=True, text=True, timeout=timeout,
+        [sys.executable, "-m", "amc_tui", *args],
+        cwd=ROOT,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -59,13 +71,29 @@ def test_demo_snapshot_follows_the_documented_schema(
     assert items and {"symbol", "score", "action", "component_scores"} <= set(items[0])
 
 
-@pytest.mark.parametrize(("fmt", "needle"), [
-    ("text", "DEMO"), ("markdown", "# AMC-TRADER diagnostic report"), ("svg", "<svg"),
-])
-def test_every_format_renders_and_says_demo(tmp_path: Path, fmt: str, needle: str) -> None:
+@pytest.mark.parametrize(
+    ("fmt", "needle"),
+    [
+        ("text", "DEMO"),
+        ("markdown", "# AMC-TRADER diagnostic report"),
+        ("svg", "<svg"),
+    ],
+)
+def test_every_format_renders_and_says_demo(
+    tmp_path: Path, fmt: str, needle: str
+) -> None:
     out = tmp_path / f"snapshot.{fmt}"
-    result = amc_tui(tmp_path, "snapshot", "--demo", "--format", fmt,
-                     "--size", "100x30", "--output", str(out))
+    result = amc_tui(
+        tmp_path,
+        "snapshot",
+        "--demo",
+        "--format",
+        fmt,
+        "--size",
+        "100x30",
+        "--output",
+        str(out),
+    )
     text = out.read_text(encoding="utf-8")
     assert result.returncode == 1, result.stderr
     assert needle in text
@@ -74,7 +102,9 @@ def test_every_format_renders_and_says_demo(tmp_path: Path, fmt: str, needle: st
 
 def test_unreachable_redis_reports_down_without_the_password(tmp_path: Path) -> None:
     env = {"REDIS_URL": "redis://:hunter2@127.0.0.1:1/0", "AMC_REQUEST_TIMEOUT": "1"}
-    result = amc_tui(tmp_path, "snapshot", "--format", "json", "--timeout", "10", env=env)
+    result = amc_tui(
+        tmp_path, "snapshot", "--format", "json", "--timeout", "10", env=env
+    )
     snapshot = json.loads(result.stdout)
     assert result.returncode == 2
     assert snapshot["status"] == "down"
@@ -108,8 +138,9 @@ def test_config_shows_sources_and_redacts(tmp_path: Path) -> None:
 
 
 def test_discover_json_items_carry_score_action_and_components(tmp_path: Path) -> None:
-    result = amc_tui(tmp_path, "discover", "--demo", "--format", "json",
-                     "--strategy", "hybrid_v1")
+    result = amc_tui(
+        tmp_path, "discover", "--demo", "--format", "json", "--strategy", "hybrid_v1"
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["mode"] == "demo" and data["strategy"] == "hybrid_v1"

@@ -66,7 +66,8 @@ def test_redact_url_hides_password_and_token_users() -> None:
 def test_live_needs_flag_and_environment(tmp_path: Path) -> None:
     none = tmp_path / "none"
     assert not load_settings({"live": True}, {}, none).settings.live_trading_allowed
-    assert not load_settings({}, {"AMC_LIVE_TRADING": "1"}, none).settings.live_trading_allowed
+    env_only = load_settings({}, {"AMC_LIVE_TRADING": "1"}, none)
+    assert not env_only.settings.live_trading_allowed
     both = load_settings({"live": True}, {"AMC_LIVE_TRADING": "1"}, none)
     assert both.settings.live_trading_allowed
 

@@ -24,10 +24,15 @@ from services.state import Loaded
 FROZEN_AT = 1757703929.0 + 3600
 
 
-def demo_env(tmp_path: Any, clock: FrozenClock | None = None, **cli: Any) -> Environment:
+def demo_env(
+    tmp_path: Any, clock: FrozenClock | None = None, **cli: Any
+) -> Environment:
     """The demo environment with its audit log and bar cache under `tmp_path`."""
-    cli = {"audit_log": str(tmp_path / "audit.log"),
-           "log_file": str(tmp_path / "amc-tui.log"), **cli}
+    cli = {
+        "audit_log": str(tmp_path / "audit.log"),
+        "log_file": str(tmp_path / "amc-tui.log"),
+        **cli,
+    }
     settings = load_settings(cli, env={}, config_path=tmp_path / "none.toml").settings
     return build_demo(settings, clock or FrozenClock(FROZEN_AT))
 
@@ -57,8 +62,13 @@ class StaticProvider:
 def steady_health(report: HealthReport) -> HealthReport:
     """Replace measured latencies and memory figures with fixed values."""
     components = tuple(
-        replace(c, latency_ms=None if c.latency_ms is None else 12.0,
-                detail=c.detail.split(" · ")[0] if c.name == "Redis" else c.detail)
+        replace(
+            c,
+            latency_ms=None if c.latency_ms is None else 12.0,
+            detail="answering (figures fixed for snapshots)"
+            if c.name == "Redis"
+            else c.detail,
+        )
         for c in report.components
     )
     return replace(report, components=components)
