@@ -71,7 +71,7 @@ def build_view(
     return QueueView(
         queues=_counts(raw, rows),
         rows=tuple(rows),
-        workers=workers,
+        workers=_with_current_jobs(workers, rows),
         amc=_amc(raw, now, thresholds),
         stuck=_stuck(rows),
         failed_groups=_groups(rows),
@@ -118,6 +118,19 @@ def _worker(
         note = f"presumed dead (no heartbeat for {format_age(age)})"
         return WorkerInfo(name, state, queues, current, age, False, note)
     return WorkerInfo(name, state, queues, current, age, True)
+
+
+def _with_current_jobs(
+    workers: tuple[WorkerInfo, ...], rows: list[JobRow]
+) -> tuple[WorkerInfo, ...]:
+    """Fill `current_job` from started jobs (rq 2+ keeps it off the worker hash)."""
+    running = {r.worker: r.job_id for r in rows if r.status == "started" and r.worker}
+    return tuple(
+        w
+        if w.current_job or w.name not in running
+        else replace(w, current_job=running[w.name])
+        for w in workers
+    )
 
 
 def _traceback(job_id: str, fields: dict[bytes, bytes], raw: RawState) -> str:

@@ -110,7 +110,9 @@ def test_kill_9_mid_job_shows_abandoned_then_requeue_runs_once(
 
     limits = fast_thresholds(busy_heartbeat_s=3.0)
     with service(redis_url, queues=(QUEUE,), thresholds=limits) as svc:
-        assert row_by_id(svc.load(), "K1").reason == ""
+        view = svc.load()
+        assert row_by_id(view, "K1").reason == ""
+        assert [w.current_job for w in view.workers] == ["K1"]
         _kill_9_with_horse(worker)
         took = _wait(
             lambda: row_by_id(svc.load(), "K1").reason.startswith("abandoned"),
