@@ -102,6 +102,7 @@ def score_universe(
 
     result = _finish(scored, keep_invalid, limit, thesis)
     result.attrs.update(strategy=strategy, preset=preset, trace=trace)
+    logger.debug("%s scored, stage counts %s", strategy, trace)
     return result
 
 

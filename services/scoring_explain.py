@@ -94,6 +94,10 @@ def explain_bms(row: pd.Series) -> list[Contribution]:
     bonus = _f(row, "c_bonus")
     note = "placeholder float 50 M and proxy ≥ 4" if bonus else "volume proxy below 4"
     lines.append(Contribution("float_bonus", rv, bonus, 1.0, bonus, note))
+    total = sum(line.contribution for line in lines)
+    if total > 100:
+        cut = 100 - total
+        lines.append(Contribution("cap", total, cut, 1.0, cut, "score capped at 100"))
     return lines
 
 

@@ -167,7 +167,12 @@ def test_bonus_end_to_end() -> None:
 def test_score_never_exceeds_100() -> None:
     # Every component at its cap plus the bonus: 40 + 30 + 20 + 9 + 4 = 103 → 100.
     frame = last_bar("CAP", o=10, h=14, low=10, c=13, v=60_000_000)
-    assert _one(frame).loc["CAP", "score"] == 100.0
+    row = _one(frame).loc["CAP"]
+    assert row["score"] == 100.0
+    lines = scoring.explain(row, "bms")
+    assert lines[-1].component == "cap"
+    assert lines[-1].contribution == pytest.approx(-3.0)
+    assert sum(line.contribution for line in lines) == pytest.approx(100.0)
 
 
 @pytest.mark.parametrize(
