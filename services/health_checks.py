@@ -34,6 +34,8 @@ COMPLETION_TARGET_S = 60.0
 RECENT_FINISHED = 10
 EVICTING_WARN_RATIO = 0.9
 SLOW_PING_MS = 250.0
+IDLE_DEAD_S = 600.0
+BUSY_DEAD_S = 120.0
 FAKE_ENGINE_WORDS = ("demo", "fallback", "emergency")
 
 # Routes the console reads; without them a pane cannot work.
@@ -243,8 +245,18 @@ def read_workers(client: redis.Redis, queue: str, now: float) -> list[WorkerInfo
         beat_at = parse_time(beat)
         age = None if beat_at is None else now - beat_at
         label = _text(state) or ("incomplete record" if exists else "gone")
-        workers.append(WorkerInfo(name, bool(exists) and state is not None, label, age))
+        alive = bool(exists) and state is not None and not _silent(label, age)
+        workers.append(WorkerInfo(name, alive, label, age))
     return workers
+
+
+def _silent(state: str, age: float | None) -> bool:
+    """True when a worker's own heartbeat is too old even for its state."""
+    if age is None:
+        return False
+    # Idle RQ workers refresh last_heartbeat only every ~405 s (contract §11).
+    limit = BUSY_DEAD_S if state == "busy" else IDLE_DEAD_S
+    return age > limit
 
 
 def workers_check(
@@ -285,10 +297,15 @@ def _worker_lines(queue: str, workers: list[WorkerInfo], queued: int) -> list[st
         if w.state == "gone":
             lines.append(f"  {w.name}: registered but its hash is gone (dead)")
             continue
-        if not w.alive:
+        if w.state == "incomplete record":
             lines.append(f"  {w.name}: stale/incomplete worker record")
             continue
-        # Idle RQ workers refresh last_heartbeat only every few minutes (§11).
+        if not w.alive:
+            lines.append(
+                f"  {w.name}: {w.state}, presumed dead (no heartbeat for "
+                f"{format_age(w.heartbeat_age_s)})"
+            )
+            continue
         lines.append(
             f"  {w.name}: {w.state}, last_heartbeat {format_age(w.heartbeat_age_s)}"
         )

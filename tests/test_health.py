@@ -599,8 +599,9 @@ def test_for_s_says_how_long_each_status_has_held(
         svc.load()
         clock.at += 300
         held = svc.load()
-        healthy_redis(redis_client)
         clock.at += 60
+        add_worker(redis_client, "w1", state="idle", last_heartbeat=iso(clock.at - 9))
+        redis_client.set("amc:discovery:worker:heartbeat", str(int(clock.at - 5)))
         changed = svc.load()
     finally:
         svc.close()
@@ -609,3 +610,18 @@ def test_for_s_says_how_long_each_status_has_held(
     assert changed.component("Workers").for_s == 0
     assert changed.component("Redis").for_s == 360
     assert changed.to_dict()["components"]["Redis"]["for_s"] == 360
+
+
+def test_a_worker_hash_with_a_two_hour_old_heartbeat_is_presumed_dead(
+    redis_url: str, redis_client: redis.Redis
+) -> None:
+    add_worker(redis_client, "w1", state="busy", last_heartbeat=iso(NOW - 7200))
+    queue_job(redis_client, "manual_3", 30)
+
+    report = load(service(redis_url))
+
+    workers = report.component("Workers")
+    assert workers.status == "fail"
+    assert any(
+        "w1: busy, presumed dead (no heartbeat for 2h)" in e for e in workers.evidence
+    )
