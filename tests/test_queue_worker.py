@@ -14,6 +14,7 @@ import pytest
 import redis
 from rq import Queue
 
+from services.embedded_redis import EmbeddedRedis
 from services.queue_read import AMC_HEARTBEAT
 from tests.queue_helpers import JOBS, fast_thresholds, row_by_id, service
 
@@ -35,7 +36,7 @@ def spawn(redis_url: str) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
     """Start worker subprocesses (own process group each); kill leftovers."""
     procs: list[subprocess.Popen[bytes]] = []
 
-    def start(*extra: str) -> subprocess.Popen[bytes]:
+    def start(*extra: str, url: str = redis_url) -> subprocess.Popen[bytes]:
         args = [
             sys.executable,
             "-m",
@@ -48,7 +49,7 @@ def spawn(redis_url: str) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
             "0.5",
             *extra,
         ]
-        env = {**os.environ, "AMC_WORKER_REDIS_URL": redis_url}
+        env = {**os.environ, "AMC_WORKER_REDIS_URL": url}
         proc = subprocess.Popen(
             args,
             cwd=ROOT,
@@ -180,3 +181,29 @@ def test_worker_url_password_not_logged(redis_url: str):
         timeout=30,
     )
     assert b"s3cret-pw" not in proc.stderr + proc.stdout
+
+
+def test_c09_worker_deaf_after_redis_restart_is_reported(
+    private_redis: EmbeddedRedis, spawn: Callable[..., subprocess.Popen[bytes]]
+):
+    spawn("--name", "deaf", url=private_redis.url)
+    client = redis.Redis.from_url(private_redis.url)
+    _wait(lambda: client.exists("rq:worker:deaf") == 1, 15, "worker start")
+    private_redis.kill()
+    private_redis.start()
+    Queue(QUEUE, connection=client).enqueue(
+        f"{JOBS}.slow_count", 6.0, "late", job_id="C9", job_timeout=60
+    )
+    _wait(lambda: _status(client, "C9") == b"started", 15, "jobs flowing again")
+
+    with service(private_redis.url, queues=(QUEUE,), stop_verify_s=1.0) as svc:
+        outcome = svc.stop_job("C9")
+    still = _status(client, "C9")
+    client.close()
+    # Whatever rq does, the verdict must match what happened to the job.
+    if outcome.ok:
+        assert still in (b"stopped", b"failed")
+    else:
+        assert still == b"started"
+        assert "did not acknowledge" in outcome.message
+        assert "restart the worker" in outcome.message
