@@ -8,24 +8,19 @@ The live environment talks to the configured AMC system; the demo one (see
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from services.alpaca_broker import AlpacaBroker
-from services.amc_api import AmcApiClient
-from services.amc_holdings import AmcApiHoldings
 from services.audit import AuditLog
-from services.broker import Broker
 from services.clock import Clock
-from services.discovery import DiscoveryService
 from services.environment import Environment
 from services.errors import ConfigError
-from services.health import HealthService
-from services.market_data import PolygonMarket
-from services.portfolio import PortfolioService
-from services.queue import QueueService
 from services.settings import Settings, state_dir
-from services.short_data import FrameShortData, PolygonShortData, empty_reference
-from services.squeeze import ShortData, SqueezeService
+
+if TYPE_CHECKING:
+    from services.amc_api import AmcApiClient
+    from services.broker import Broker
+    from services.market_data import PolygonMarket
+    from services.squeeze import ShortData
 
 FACTORS = ("short_interest", "float", "borrow")
 
@@ -49,6 +44,13 @@ def build_live(settings: Settings, clock: Clock) -> Environment:
     Raises:
         ConfigError: nothing to connect to (no Redis, API or broker).
     """
+    # Imported here: the demo and `config` never pay for the live SDKs.
+    from services.discovery import DiscoveryService  # noqa: PLC0415
+    from services.health import HealthService  # noqa: PLC0415
+    from services.portfolio import PortfolioService  # noqa: PLC0415
+    from services.queue import QueueService  # noqa: PLC0415
+    from services.squeeze import SqueezeService  # noqa: PLC0415
+
     redis_url = _secret(settings.redis_url)
     if not (redis_url or settings.amc_api_url or settings.alpaca_api_key):
         raise ConfigError(
@@ -102,6 +104,8 @@ def _api_client(
 ) -> AmcApiClient | None:
     if not settings.amc_api_url:
         return None
+    from services.amc_api import AmcApiClient  # noqa: PLC0415
+
     client = AmcApiClient(settings.amc_api_url, settings.request_timeout_s, clock=clock)
     env.closers.append(client.close)
     return client
@@ -111,6 +115,8 @@ def _market(settings: Settings, clock: Clock) -> PolygonMarket | None:
     key = _secret(settings.polygon_api_key)
     if key is None:
         return None
+    from services.market_data import PolygonMarket  # noqa: PLC0415
+
     return PolygonMarket(
         key,
         settings.polygon_base_url,
@@ -121,6 +127,12 @@ def _market(settings: Settings, clock: Clock) -> PolygonMarket | None:
 
 
 def _short_data(settings: Settings, clock: Clock) -> ShortData:
+    from services.short_data import (  # noqa: PLC0415
+        FrameShortData,
+        PolygonShortData,
+        empty_reference,
+    )
+
     key = _secret(settings.polygon_api_key)
     if key is None:
         return FrameShortData(
@@ -140,6 +152,8 @@ def _short_data(settings: Settings, clock: Clock) -> ShortData:
 def _broker(settings: Settings) -> tuple[Broker | None, str]:
     key, secret = _secret(settings.alpaca_api_key), _secret(settings.alpaca_secret_key)
     if key and secret:
+        from services.alpaca_broker import AlpacaBroker  # noqa: PLC0415
+
         broker = AlpacaBroker(
             key,
             secret,
@@ -149,6 +163,8 @@ def _broker(settings: Settings) -> tuple[Broker | None, str]:
         )
         return broker, "live"
     if settings.amc_api_url:
+        from services.amc_holdings import AmcApiHoldings  # noqa: PLC0415
+
         return AmcApiHoldings(
             settings.amc_api_url, settings.request_timeout_s
         ), "AMC API"
