@@ -185,6 +185,10 @@ class AmcKeys:
     status: dict[str, Any] | None = None
     status_error: str | None = None
 
+    def label(self) -> str:
+        """Return one line: heartbeat age, lock holder and TTL, discovery status."""
+        return _amc_line(self)
+
     def to_dict(self) -> dict[str, Any]:
         """Return the snapshot form."""
         return {

@@ -188,10 +188,9 @@ class QueuePane(Pane):
     def _render_workers(self, data: QueueView) -> None:
         alive = [w for w in data.workers if w.alive]
         labels = "; ".join(w.label() for w in data.workers) or "none registered"
-        amc = data.text_lines()[len(data.queues)]
         widget = self.query_one(".queue-workers", Static)
         count = f"{len(alive)}/{len(data.workers)} alive"
-        widget.update(f"workers {count}: {labels}\n{amc}")
+        widget.update(f"workers {count}: {labels}\n{data.amc.label()}")
         widget.set_class(not alive, "-alarm")
 
     def _render_failed(self, data: QueueView) -> None:
