@@ -177,18 +177,26 @@ def _finish(
 ) -> pd.DataFrame:
     """Drop rejects, mark unscorable rows, sort best first and add the thesis."""
     kept = scored["action"].isin(KEPT_ACTIONS).to_numpy(copy=True)
+    unscorable = ~scored["scorable"].to_numpy(dtype=bool)
     if keep_invalid:
-        unscorable = ~scored["scorable"].to_numpy(dtype=bool)
-        scored.loc[unscorable, "score"] = np.nan
-        scored.loc[unscorable, "action"] = "INVALID"
-        scored.loc[unscorable, "confidence"] = "NONE"
         kept |= unscorable
-    result = scored[kept].drop(columns="scorable")
+    positions = np.flatnonzero(kept)
+    ranking = pd.DataFrame(
+        {"score": scored["score"].to_numpy()[positions], "at": positions},
+        index=scored.index[positions],
+    )
+    positions = best_first(ranking)["at"].to_numpy()[:limit]
+
+    columns = [i for i, name in enumerate(scored.columns) if name != "scorable"]
+    result = scored.iloc[positions, columns]
+    invalid = unscorable[positions]
+    if invalid.any():
+        result.loc[invalid, ["score", "action", "confidence"]] = [
+            np.nan,
+            "INVALID",
+            "NONE",
+        ]
     result.index.name = "symbol"
-    result = best_first(result)
-    if limit is not None:
-        result = result.head(limit)
-    result = result.copy()
     result["thesis"] = thesis(result)
     return result
 
