@@ -41,7 +41,7 @@ from services.discovery_run import (
     DiscoveryLock,
     DiscoveryResult,
     RunProgress,
-    _Run,
+    RunState,
     new_job_id,
     prefilter,
     publish,
@@ -544,7 +544,7 @@ class DiscoveryService:
             skipped = DiscoveryResult("skipped", run_id, strategy, reason=reason,
                                       lock_holder=lock.holder())  # fmt: skip
             return skipped, (0, 0)
-        run = _Run(client, self.clock, run_id, "fan-out", self._on_progress)
+        run = RunState(client, self.clock, run_id, "fan-out", self._on_progress)
         try:
             return self._fan_out_locked(client, run, shards, wait_s, strategy)
         except Exception as exc:
@@ -557,7 +557,12 @@ class DiscoveryService:
                             for k in (shard_input_key, shard_result_key)])  # fmt: skip
 
     def _fan_out_locked(
-        self, client: redis.Redis, run: _Run, shards: int, wait_s: float, strategy: str
+        self,
+        client: redis.Redis,
+        run: RunState,
+        shards: int,
+        wait_s: float,
+        strategy: str,
     ) -> tuple[DiscoveryResult, tuple[int, int]]:
         assert self.market is not None
         run.stage("starting", f"fetching {BARS_DAYS} days of {self.market.source} bars")
@@ -607,7 +612,7 @@ class DiscoveryService:
     def _collect(
         self,
         client: redis.Redis,
-        run: _Run,
+        run: RunState,
         jobs: list[Job],
         parts: list[pd.DataFrame],
         reference: pd.DataFrame,

@@ -324,7 +324,7 @@ def build_envelope(
     }
 
 
-class _Run:
+class RunState:
     """The mutable bookkeeping of one run: progress reports and status writes."""
 
     def __init__(
@@ -448,7 +448,7 @@ def _locked_run(
                 "skipped", job_id, strategy, lock_holder=holder,
                 reason="Another discovery job is already running",
             )  # fmt: skip
-    run = _Run(client, clock, job_id, spec.runner, progress)
+    run = RunState(client, clock, job_id, spec.runner, progress)
     try:
         return _score_and_publish(market, spec, run)
     except Exception as exc:
@@ -461,14 +461,16 @@ def _locked_run(
             lock.release()
 
 
-def _report_failure(run: _Run, reason: str) -> None:
+def _report_failure(run: RunState, reason: str) -> None:
     try:
         run.stage("failed", reason, progress=100)
     except redis.RedisError as exc:
         log.warning("could not record the failure: %s", type(exc).__name__)
 
 
-def _score_and_publish(market: MarketSource, spec: _Spec, run: _Run) -> DiscoveryResult:
+def _score_and_publish(
+    market: MarketSource, spec: _Spec, run: RunState
+) -> DiscoveryResult:
     strategy = spec.strategy
     warnings: list[str] = []
     run.stage("starting", f"fetching {spec.days} days of {market.source} bars")
@@ -490,7 +492,7 @@ def publish(
     scored: pd.DataFrame,
     strategy: str,
     limit: int,
-    run: _Run,
+    run: RunState,
     *,
     source: str,
     warnings: list[str],
