@@ -76,6 +76,7 @@ def run_worker(
     name: str | None = None,
     heartbeat_interval_s: float = 30.0,
     job_monitoring_interval: int = 30,
+    discovery_queue: str = DISCOVERY_QUEUE,
 ) -> bool:
     """Run an RQ worker until it is told to stop (or, with burst, runs dry).
 
@@ -86,6 +87,7 @@ def run_worker(
         name: Worker name; rq picks one when omitted.
         heartbeat_interval_s: Seconds between AMC heartbeat writes.
         job_monitoring_interval: Seconds between rq's own busy heartbeats.
+        discovery_queue: The AMC heartbeat is written only when serving it.
 
     Returns:
         True when the worker did any work.
@@ -101,7 +103,7 @@ def run_worker(
         job_monitoring_interval=job_monitoring_interval,
     )
     beat = (
-        Heartbeat(client, heartbeat_interval_s) if DISCOVERY_QUEUE in queues else None
+        Heartbeat(client, heartbeat_interval_s) if discovery_queue in queues else None
     )
     if beat:
         beat.start()
