@@ -17,6 +17,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Label, Static
+from textual.widgets.data_table import CellDoesNotExist
 
 from services.candidate_filter import FilterError, SavedFilters, compile_filter
 from services.discovery_view import Candidate, CandidatesView, sparkline
@@ -303,7 +304,7 @@ class CandidatesPane(Pane):
             return None
         try:
             key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-        except Exception:  # noqa: BLE001 - Textual raises CellDoesNotExist here
+        except CellDoesNotExist:
             return None
         return None if key.value is None else str(key.value)
 
