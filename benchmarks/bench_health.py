@@ -25,7 +25,6 @@ from services.health import HealthService
 from services.health_checks import REQUIRED_ROUTES
 from services.settings import Settings
 from tests.support.http_server import LocalServer, Reply
-from tests.support.quick_server import quick_server
 
 
 def _iso(epoch: float) -> str:
@@ -115,7 +114,7 @@ def main() -> None:
     args = parser.parse_args()
     with ExitStack() as stack:
         server = stack.enter_context(EmbeddedRedis())
-        api, polygon, alpaca = (stack.enter_context(quick_server()) for _ in range(3))
+        api, polygon, alpaca = (stack.enter_context(LocalServer()) for _ in range(3))
         seed(server.url)
         serve(api, polygon, alpaca)
         service = build(server.url, api.url, polygon.url, alpaca.url, args.deadline)

@@ -27,7 +27,6 @@ from services.amc_api import (
 )
 from services.embedded_redis import free_port
 from tests.support.http_server import LocalServer, Reply, Request
-from tests.support.quick_server import quick_server
 
 DEGRADED = {
     "status": "degraded",
@@ -46,7 +45,7 @@ DEGRADED = {
 
 @pytest.fixture
 def http_server() -> Iterator[LocalServer]:
-    with quick_server() as server:
+    with LocalServer() as server:
         yield server
 
 

@@ -20,7 +20,6 @@ from services.health import HealthReport, HealthService, verdict
 from services.health_checks import OPTIONAL_ROUTES, REQUIRED_ROUTES, Check
 from services.settings import Settings
 from tests.support.http_server import LocalServer, Reply
-from tests.support.quick_server import quick_server
 
 NOW = 1_757_704_800.0  # 2025-09-12 19:20 UTC
 REPORT_404S = OPTIONAL_ROUTES[:6]
@@ -52,7 +51,7 @@ def settings(**values: Any) -> Settings:
 
 @pytest.fixture
 def amc() -> Iterator[LocalServer]:
-    with quick_server() as server:
+    with LocalServer() as server:
         server.json("GET", "/health", HEALTHY)
         server.json("GET", "/_routes", MOUNTED)
         yield server

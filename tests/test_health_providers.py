@@ -12,7 +12,6 @@ from services.health import HealthService
 from services.health_checks import alpaca_probe, polygon_probe
 from services.settings import Settings
 from tests.support.http_server import LocalServer, Reply
-from tests.support.quick_server import quick_server
 
 POLYGON_KEY = "pk_live_SECRET_1234567890"
 ALPACA_KEY = "AKSECRETKEYID12345"
@@ -39,7 +38,7 @@ CLOCK = {
 
 @pytest.fixture
 def server() -> Iterator[LocalServer]:
-    with quick_server() as local:
+    with LocalServer() as local:
         yield local
 
 

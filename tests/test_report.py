@@ -18,7 +18,6 @@ from services.queue import QueueService
 from services.report import recommended_actions, render_markdown, render_text, scrub
 from services.settings import Settings
 from tests.support.http_server import LocalServer
-from tests.support.quick_server import quick_server
 
 SIX = [
     "/discovery/test",
@@ -292,7 +291,7 @@ ALPACA_SECRET = "seeded-alpaca-secret-xyz"
 
 @pytest.fixture
 def providers() -> Iterator[LocalServer]:
-    with quick_server() as server:
+    with LocalServer() as server:
         server.json("GET", "/v1/marketstatus/now", {"error": "bad key"}, status=401)
         server.json("GET", "/v2/clock", {"message": "forbidden."}, status=403)
         yield server

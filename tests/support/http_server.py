@@ -167,21 +167,23 @@ class LocalServer:
 
             def _write(self, reply: Reply) -> None:
                 payload = reply.payload()
-                self.send_response(reply.status)
                 headers = {"Content-Type": "application/json", **reply.headers}
-                for key, value in headers.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
+                headers["Content-Length"] = str(len(payload))
+                phrase = self.responses.get(reply.status, ("",))[0]
+                head = [f"HTTP/1.1 {reply.status} {phrase}"]
+                head += [f"{key}: {value}" for key, value in headers.items()]
+                raw = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+                # One write for head and body: split writes meet delayed ACKs.
                 try:
-                    if reply.trickle_s:
-                        for i in range(len(payload)):
-                            self.wfile.write(payload[i : i + 1])
-                            self.wfile.flush()
-                            if server._stop.wait(reply.trickle_s):
-                                return
-                    else:
-                        self.wfile.write(payload)
+                    if not reply.trickle_s:
+                        self.wfile.write(raw + payload)
+                        return
+                    self.wfile.write(raw)
+                    for i in range(len(payload)):
+                        self.wfile.write(payload[i : i + 1])
+                        self.wfile.flush()
+                        if server._stop.wait(reply.trickle_s):
+                            return
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
