@@ -42,6 +42,14 @@ def _mean_before(values: np.ndarray, n: int) -> np.ndarray:
 def last_bar_features(panel: Panel) -> pd.DataFrame:
     """Features of the previous session's bar, the only ones BMS reads.
 
+    See `last_bar_columns` for the columns.
+    """
+    return pd.DataFrame(last_bar_columns(panel), index=panel.symbols)
+
+
+def last_bar_columns(panel: Panel) -> dict[str, np.ndarray]:
+    """Arrays of the previous session's bar features, one value per symbol.
+
     Columns: price, change_pct (close-to-close %), momentum_1d (open-to-close %, the
     BMS quirk), atr_pct (one-day range (h − l)/c in %, the BMS "ATR"), volume,
     dollar_volume, bms_rel_vol (max(1, volume / 10 M), the BMS volume-size proxy),
@@ -64,10 +72,10 @@ def last_bar_features(panel: Panel) -> pd.DataFrame:
         "rel_vol": np.where(panel.n_bars >= 31, _ratio(volume, mean30), np.nan),
         "n_bars": panel.n_bars,
     }
-    return pd.DataFrame(columns, index=panel.symbols)
+    return columns
 
 
-def volume_spike(panel: Panel) -> pd.DataFrame:
+def volume_spike(panel: Panel) -> dict[str, np.ndarray]:
     """The enrich step's spike: max(0.8·v/avg5, 0.9·v/avg10, v/avg30).
 
     Needs 31 bars, else 0, as the original did; an average of zero or a missing one
@@ -83,10 +91,10 @@ def volume_spike(panel: Panel) -> pd.DataFrame:
         has_term, np.nanmax(np.where(np.isnan(terms), -np.inf, terms), axis=1), 0.0
     )
     enough = panel.n_bars >= 31
-    frame = pd.DataFrame(index=panel.symbols)
-    frame["spike"] = np.where(enough, best, 0.0)
-    frame["early_detection"] = enough & ((r5 >= 2.5) | (r10 >= 5))
-    return frame
+    return {
+        "spike": np.where(enough, best, 0.0),
+        "early_detection": enough & ((r5 >= 2.5) | (r10 >= 5)),
+    }
 
 
 def average_true_range(panel: Panel, n: int = 14) -> np.ndarray:
@@ -151,19 +159,20 @@ def compression(panel: Panel) -> np.ndarray:
     )
 
 
-def trend_features(panel: Panel) -> pd.DataFrame:
+def trend_features(panel: Panel) -> dict[str, np.ndarray]:
     """EMA9/EMA20, RSI-14, VWAP reclaim and consecutive up days."""
     closes = panel.bars["close"][:, -ENRICH_BARS:]
     n = np.minimum(panel.n_bars, ENRICH_BARS)
-    frame = pd.DataFrame(index=panel.symbols)
-    frame["ema9"] = ema(closes, 9, n)
-    frame["ema20"] = ema(closes, 20, n)
-    frame["rsi14"] = rsi(closes, n)
-    frame["vwap20"] = _vwap(panel, 20)
-    frame["vwap_reclaim"] = panel.last("close") > frame["vwap20"].to_numpy()
+    vwap20 = _vwap(panel, 20)
     up = panel.bars["close"][:, 1:] > panel.bars["close"][:, :-1]
-    frame["consec_up_days"] = np.cumprod(up[:, ::-1], axis=1).sum(axis=1)
-    return frame
+    return {
+        "ema9": ema(closes, 9, n),
+        "ema20": ema(closes, 20, n),
+        "rsi14": rsi(closes, n),
+        "vwap20": vwap20,
+        "vwap_reclaim": panel.last("close") > vwap20,
+        "consec_up_days": np.cumprod(up[:, ::-1], axis=1).sum(axis=1),
+    }
 
 
 def _vwap(panel: Panel, n: int) -> np.ndarray:
@@ -175,25 +184,35 @@ def _vwap(panel: Panel, n: int) -> np.ndarray:
 
 
 def heuristics(frame: pd.DataFrame) -> pd.DataFrame:
-    """The enrich step's social_rank and has_news_catalyst guesses."""
-    spike, r1 = frame["spike"].to_numpy(), np.abs(frame["r1"].to_numpy())
-    atr = frame["atr14"].to_numpy()
+    """The enrich step's social_rank and has_news_catalyst guesses, as a frame."""
+    spike, r1 = frame["spike"].to_numpy(), frame["r1"].to_numpy()
+    columns = heuristic_columns(spike, r1, frame["atr14"].to_numpy(), frame.index)
+    return pd.DataFrame(columns, index=frame.index)
+
+
+def heuristic_columns(
+    spike: np.ndarray, r1: np.ndarray, atr: np.ndarray, symbols: pd.Index
+) -> dict[str, np.ndarray]:
+    """social_rank and news_catalyst from the spike, the 1-bar return and the ATR."""
+    move = np.abs(r1)
     social = np.select([spike >= 10, spike >= 5, spike >= 3], [0.4, 0.2, 0.1], 0.0)
-    social += np.select([r1 >= 0.15, r1 >= 0.10, r1 >= 0.05], [0.3, 0.2, 0.1], 0.0)
-    social += np.where(frame.index.isin(MEME_TICKERS), 0.2, 0.0)
-    out = pd.DataFrame(index=frame.index)
-    out["social_rank"] = np.minimum(social, 1.0)
-    out["news_catalyst"] = ((spike >= 5) & (r1 >= 0.10)) | (atr >= 0.15)
-    return out
+    social += np.select(
+        [move >= 0.15, move >= 0.10, move >= 0.05], [0.3, 0.2, 0.1], 0.0
+    )
+    social += np.where(symbols.isin(MEME_TICKERS), 0.2, 0.0)
+    return {
+        "social_rank": np.minimum(social, 1.0),
+        "news_catalyst": ((spike >= 5) & (move >= 0.10)) | (atr >= 0.15),
+    }
 
 
-def returns(panel: Panel) -> pd.DataFrame:
+def returns(panel: Panel) -> dict[str, np.ndarray]:
     """One- and five-bar returns as fractions."""
     close = panel.last("close")
-    frame = pd.DataFrame(index=panel.symbols)
-    frame["r1"] = _ratio(close, panel.last("close", 1)) - 1
-    frame["r5"] = _ratio(close, panel.last("close", 5)) - 1
-    return frame
+    return {
+        "r1": _ratio(close, panel.last("close", 1)) - 1,
+        "r5": _ratio(close, panel.last("close", 5)) - 1,
+    }
 
 
 def reference_features(
@@ -243,11 +262,14 @@ class MarketFrame:
         """Every feature, for `symbols` (default all), like `features`."""
         layout = self.layout if symbols is None else self.layout.subset(symbols)
         panel = build_panel(self.bars, FULL_WIDTH, layout=layout)
-        frame = last_bar_features(panel).join(returns(panel)).join(volume_spike(panel))
-        frame["atr14"] = average_true_range(panel)
-        frame["compression_pct"] = compression(panel)
-        frame = frame.join(trend_features(panel))
-        frame = frame.join(heuristics(frame))
+        columns = last_bar_columns(panel) | returns(panel) | volume_spike(panel)
+        columns["atr14"] = average_true_range(panel)
+        columns["compression_pct"] = compression(panel)
+        columns |= trend_features(panel)
+        columns |= heuristic_columns(
+            columns["spike"], columns["r1"], columns["atr14"], panel.symbols
+        )
+        frame = pd.DataFrame(columns, index=panel.symbols)
         return _with_reference(frame, panel, self.reference)
 
 

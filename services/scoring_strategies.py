@@ -170,14 +170,15 @@ def _run_pipeline(
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Stages 1 (universe), 3 (pre-rank), 4 (compression) and 6 (squeeze)."""
     quick = market.last_bar()
-    trace = {"universe": len(quick)}
-    stage = quick[universe_stage(quick)]
-    trace["filtered"] = len(stage)
+    passed = universe_stage(quick)
+    trace = {"universe": len(quick), "filtered": int(passed.sum())}
 
-    points = prerank_points(_col(stage, "price"), _col(stage, "volume"))
-    top = _top(
-        stage.assign(_points=points), ["_points", "volume"], [False, False], PRERANK_TOP
+    price, volume = _col(quick, "price")[passed], _col(quick, "volume")[passed]
+    ranking = pd.DataFrame(
+        {"points": prerank_points(price, volume), "volume": volume},
+        index=quick.index[passed],
     )
+    top = _top(ranking, ["points", "volume"], [False, False], PRERANK_TOP)
     trace["prerank"] = len(top)
 
     full = market.enriched(top)
@@ -195,7 +196,9 @@ def _run_pipeline(
 
 def _unscorable(quick: pd.DataFrame, kept: pd.DataFrame) -> pd.DataFrame:
     """Symbols without a last price or volume: unscored, shown by keep_invalid."""
-    missing = (quick["price"].isna() | quick["volume"].isna()).to_numpy()
+    missing = np.isnan(_col(quick, "price")) | np.isnan(_col(quick, "volume"))
+    if not missing.any():
+        return quick.iloc[0:0]
     rest = quick[missing & ~quick.index.isin(kept.index)]
     return rest.assign(score=np.nan, action="REJECT", confidence="NONE", scorable=False)
 
