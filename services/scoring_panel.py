@@ -6,11 +6,14 @@ columns) and the symbols × bars layout; it does no scoring and no I/O.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+logger = logging.getLogger(__name__)
 
 BAR_COLUMNS = ("open", "high", "low", "close", "volume")
 REFERENCE_COLUMNS = (
@@ -123,8 +126,13 @@ class Layout:
 
 
 def layout_of(bars: pd.DataFrame) -> Layout:
-    """Find each symbol's run of rows, sorting only if the frame is not sorted."""
-    names = bars["symbol"].to_numpy(dtype=object)
+    """Find each symbol's run of rows, sorting only if the frame is not sorted.
+
+    A frame without a `symbol` column has no symbols (and is logged).
+    """
+    if "symbol" not in bars:
+        logger.warning("bars frame has no symbol column; scoring nothing")
+    names = np.asarray(bars["symbol"] if "symbol" in bars else [], dtype=object)
     if not len(names):
         empty = np.zeros(0, dtype=np.int64)
         return Layout(None, empty, empty, pd.Index([], dtype=object))

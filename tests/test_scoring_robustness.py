@@ -204,3 +204,10 @@ def test_short_history_is_scored_by_bms_and_skipped_by_the_strategies() -> None:
     assert scoring.score_universe(frame).loc["NEW", "score"] == pytest.approx(79.0)
     for strategy in ("hybrid_v1", "legacy_v0"):
         assert scoring.score_universe(frame, strategy=strategy).empty
+
+
+def test_categorical_symbols_and_a_frame_without_symbols() -> None:
+    frame = _good("GOOD")
+    frame["symbol"] = frame["symbol"].astype("category")
+    assert scoring.score_universe(frame).loc["GOOD", "score"] == pytest.approx(79.0)
+    assert scoring.score_universe(frame.drop(columns="symbol")).empty

@@ -585,3 +585,12 @@ def test_legacy_final_selection_takes_three_tier_1_then_tier_2() -> None:
     # d (TIER_1, 85) waits behind both TIER_2 names; g (TIER_3, 70) comes last.
     assert list(strat.legacy_selection(frame, 5)) == ["a", "b", "c", "e", "f"]
     assert list(strat.legacy_selection(frame, 10)) == list("abcefdg")
+
+
+def test_catalyst_subscore_halves_news_and_social() -> None:
+    # 0.5·[news] + 0.5·clamp(social): 1.0, 0.65, 0.15, 0.0.
+    frame = _hybrid_frame(
+        4, news_catalyst=[True, True, False, False], social_rank=[1.0, 0.3, 0.3, 0.0]
+    )
+    got = strat.hybrid_subscores(frame, BALANCED)["c_ca"].tolist()
+    assert got == pytest.approx([1.0, 0.65, 0.15, 0.0])
