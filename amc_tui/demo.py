@@ -110,4 +110,10 @@ def _wire(env: Environment, url: str, market: DemoMarket) -> None:
         health=health,
     )
     env.providers.update(env.services)
-    env.closers += [health.close, queue.close, discovery.close, portfolio.close_clients]
+    env.closers += [
+        health.close,
+        queue.close,
+        queue.stop_started_workers,
+        discovery.close,
+        portfolio.close_clients,
+    ]

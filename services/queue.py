@@ -133,6 +133,7 @@ class QueueService:
         self._lock = threading.Lock()
         self._offset = 0
         self._last: QueueView | None = None
+        self._started: list[subprocess.Popen[bytes]] = []
 
     # -- reading -----------------------------------------------------------
 
@@ -374,11 +375,29 @@ class QueueService:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        self._started.append(proc)
         return Outcome(
             True,
             f"started worker pid {proc.pid} on {', '.join(names)}",
             {"pid": proc.pid, "queues": names},
         )
+
+    def stop_started_workers(self, grace_s: float = 5.0) -> None:
+        """Stop the workers this console started (warm shutdown, then kill).
+
+        The demo calls this before its private Redis goes away; against a real
+        system, workers started from the console keep running after it quits.
+        """
+        for proc in self._started:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self._started:
+            try:
+                proc.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=grace_s)
+        self._started.clear()
 
     def close(self) -> None:
         """Close the connection pool."""
