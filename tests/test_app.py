@@ -161,8 +161,11 @@ async def test_confirmed_action_runs_once_and_is_audited(env: Environment) -> No
     async with app.run_test(size=(160, 48)) as pilot:
         await wait_until(pilot, app.all_loaded)
         app.pane("queue").request(
-            "requeue", lambda: ran.append("x") or Outcome(True, "4 requeued, 1 missing",
-                                                          {"ids": ["a"]}),
+            "requeue",
+            lambda: (
+                ran.append("x")
+                or Outcome(True, "4 requeued, 1 missing", {"ids": ["a"]})
+            ),
             confirm="Requeue 5 jobs?",
         )
         await pilot.pause(0.2)
@@ -180,8 +183,11 @@ async def test_declined_action_does_not_run(env: Environment) -> None:
     app = AmcTuiApp(env)
     async with app.run_test(size=(160, 48)) as pilot:
         await wait_until(pilot, app.all_loaded)
-        app.pane("queue").request("delete", lambda: ran.append("x") or Outcome(True, ""),
-                                  confirm="Delete 3 jobs?")
+        app.pane("queue").request(
+            "delete",
+            lambda: ran.append("x") or Outcome(True, ""),
+            confirm="Delete 3 jobs?",
+        )
         await pilot.pause(0.2)
         await pilot.press("n")
         await pilot.pause(0.3)
@@ -243,8 +249,14 @@ async def test_help_lists_the_keys_of_every_pane(env: Environment) -> None:
         await wait_until(pilot, app.all_loaded)
         rows = app._binding_rows()
         scopes = {scope for scope, _, _ in rows}
-        assert {"Global", "Job queue", "Discovery candidates", "Squeeze alerts",
-                "Portfolio", "Health"} <= scopes
+        assert {
+            "Global",
+            "Job queue",
+            "Discovery candidates",
+            "Squeeze alerts",
+            "Portfolio",
+            "Health",
+        } <= scopes
         assert all(description for _, _, description in rows)
         await pilot.press("question_mark")
         await pilot.pause(0.2)
