@@ -1,7 +1,8 @@
 """The AMC scoring formulas (contract §4.4, §4.5, §5) as vectorised numpy functions.
 
-Every function takes and returns float arrays, one value per symbol, and keeps NaN
-inputs NaN unless the contract says how a missing value is treated. No frames, no I/O.
+The functions take and return arrays (Series for the squeeze score), one value per
+symbol, and keep NaN inputs NaN unless the contract says how a missing value is
+treated. No I/O.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""The discover.py strategies, `hybrid_v1` and `legacy_v0`, over a features frame.
+"""The discover.py strategies, `hybrid_v1` and `legacy_v0`, over a `MarketFrame`.
 
-It owns their shared pipeline (universe, pre-rank, compression, squeeze stages of
+It owns their shared pipeline (universe, pre-rank, compression and squeeze stages of
 contract §4.5), the hybrid calibration presets (§4.6) and both scorers. Pure pandas
 and numpy: no I/O.
 """
@@ -8,8 +8,7 @@ and numpy: no I/O.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -57,7 +56,6 @@ class HybridPreset:
     iv_percentile_min: float = 0.80
     float_max: float = 75_000_000.0
     source: str = "calibration/active.json v1.1.0"
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _normalised(weights: dict[str, float]) -> dict[str, float]:
@@ -101,8 +99,10 @@ def universe_stage(feats: pd.DataFrame) -> np.ndarray:
 
 
 def prerank_points(price: np.ndarray, volume: np.ndarray) -> np.ndarray:
-    """Stage 3 points: +3 for $2–25 (else +2 for $1–50), +2 for ≥ 1 M shares (else +1
-    for ≥ 500 k)."""
+    """Stage 3 pre-rank points.
+
+    +3 for $2–25 (else +2 for $1–50), plus +2 for ≥ 1 M shares (else +1 for ≥ 500 k).
+    """
     points = np.select(
         [(price >= 2) & (price <= 25), (price >= 1) & (price <= 50)], [3, 2], 0
     )
@@ -121,8 +121,13 @@ def _top(
 
 
 def squeeze_stage(feats: pd.DataFrame) -> pd.DataFrame:
-    """Stage 6: the detector's score on vr = max(spike, 1.5), its rejections and the
-    SI-confidence pass bar (0.15 / 0.20 / 0.40)."""
+    """Stage 6: the squeeze detector as discover.py called it.
+
+    The score uses vr = max(spike, 1.5); the detector rejects prices outside
+    $0.50–50 and market caps (price × float, 50 M when unknown) over $750 M; the
+    pass bar is 0.15 with short interest on a real float, 0.20 on a proxy float
+    and 0.40 without short interest.
+    """
     vr = np.maximum(feats["spike"].fillna(0.0), 1.5)
     score, pattern, confidence = squeeze_score(
         vr, feats["si_frac"], feats["float_shares"], feats["borrow_fee"]
@@ -277,8 +282,11 @@ def hybrid_subscores(stage: pd.DataFrame, preset: HybridPreset) -> pd.DataFrame:
 
 
 def hybrid_gate(stage: pd.DataFrame) -> np.ndarray:
-    """The live gate: (relvol ≥ 1 or spike ≥ 1) and (atr ≥ 1 % or spike ≥ 2 or
-    float ≤ 100 M); a missing float reads as the 50 M placeholder."""
+    """The live, hard-coded gate that practically every candidate passes.
+
+    (relvol ≥ 1 or spike ≥ 1.5 or spike ≥ 1) and (ATR ≥ 1 % or spike ≥ 2 or
+    float ≤ 100 M); a missing float reads as the 50 M placeholder.
+    """
     relvol, spike = _col(stage, "rel_vol"), _col(stage, "spike")
     floats = stage["float_shares"].where(stage["float_shares"] > 0, PLACEHOLDER_FLOAT)
     volume_ok = (relvol >= 1.0) | (spike >= 1.5) | (spike >= 1.0)
@@ -295,8 +303,10 @@ def hybrid_composite(subs: pd.DataFrame, preset: HybridPreset) -> np.ndarray:
 
 
 def hybrid_action(score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Entry rules on the 0–100 composite: ≥ 70 TRADE_READY/HIGH, ≥ 50
-    WATCHLIST/MEDIUM, else REJECT/LOW."""
+    """Entry rules on the 0–100 composite, as (action, confidence) arrays.
+
+    ≥ 70 TRADE_READY/HIGH, ≥ 50 WATCHLIST/MEDIUM, else REJECT/LOW.
+    """
     levels = [score >= HYBRID_TRADE_READY, score >= HYBRID_WATCHLIST]
     action = np.select(levels, ["TRADE_READY", "WATCHLIST"], "REJECT").astype(object)
     return action, np.select(levels, ["HIGH", "MEDIUM"], "LOW").astype(object)
@@ -315,15 +325,17 @@ def score_hybrid(
     kept = stage.join(subs)
     kept["score"] = score
     kept["action"], kept["confidence"] = hybrid_action(score)
-    kept["preset"] = next(k for k, v in PRESETS.items() if v is preset)
+    kept["preset"] = next((k for k, v in PRESETS.items() if v is preset), "custom")
     kept["scorable"] = True
     trace["kept"] = int((kept["action"] != "REJECT").sum())
     return _combine(market.last_bar(), kept), trace
 
 
 def legacy_tier(vigl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(tier label, multiplier): TIER_1 ×1.2 for vigl ≥ 0.80, TIER_2 ×1.0 for ≥ 0.65,
-    TIER_3 ×0.8 otherwise."""
+    """The (tier label, multiplier) arrays of legacy_v0.
+
+    TIER_1 ×1.2 for vigl ≥ 0.80, TIER_2 ×1.0 for ≥ 0.65, TIER_3 ×0.8 otherwise.
+    """
     levels = [vigl >= 0.80, vigl >= 0.65]
     tier = np.select(levels, ["TIER_1", "TIER_2"], "TIER_3").astype(object)
     return tier, np.select(levels, [1.2, 1.0], 0.8)
