@@ -132,7 +132,7 @@ def layout_of(bars: pd.DataFrame) -> Layout:
     """
     if "symbol" not in bars:
         logger.warning("bars frame has no symbol column; scoring nothing")
-    names = np.asarray(bars["symbol"] if "symbol" in bars else [], dtype=object)
+    names = np.asarray(bars.get("symbol", []), dtype=object)
     if not len(names):
         empty = np.zeros(0, dtype=np.int64)
         return Layout(None, empty, empty, pd.Index([], dtype=object))
