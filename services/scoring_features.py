@@ -145,7 +145,7 @@ def compression(panel: Panel) -> np.ndarray:
     is the share of the last 60 widths strictly narrower than the latest one.
     NaN with fewer than 20 closes.
     """
-    close = panel.bars["close"]
+    close = panel.bars["close"][:, -(COMPRESSION_HISTORY + COMPRESSION_WINDOW - 1) :]
     windows = np.lib.stride_tricks.sliding_window_view(
         close, COMPRESSION_WINDOW, axis=1
     )
@@ -245,6 +245,7 @@ class MarketFrame:
         self.reference = reference
         self.layout = layout_of(bars)
         self._last_bar: pd.DataFrame | None = None
+        self._reference: tuple[dict[str, np.ndarray], np.ndarray] | None = None
         # discover.py's stages 1–6 by limit, shared by hybrid_v1 and legacy_v0.
         self.pipelines: dict[int | None, tuple[pd.DataFrame, dict[str, int]]] = {}
 
@@ -253,10 +254,24 @@ class MarketFrame:
         if self._last_bar is None:
             narrow = {"open": 1, "high": 1, "low": 1, "close": 2}
             panel = build_panel(self.bars, BMS_WIDTH, narrow, self.layout)
-            self._last_bar = _with_reference(
-                last_bar_features(panel), panel, self.reference
-            )
+            frame = last_bar_features(panel)
+            self._last_bar = _with_reference(frame, panel, *self._reference_for(None))
         return self._last_bar
+
+    def _reference_for(
+        self, symbols: pd.Index | None
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Cleaned reference columns and reasons for `symbols` (None: all, in order).
+
+        The reference frame is cleaned once, for every symbol of the bars.
+        """
+        if self._reference is None:
+            self._reference = reference_features(self.reference, self.layout.symbols)
+        columns, invalid = self._reference
+        if symbols is None:
+            return columns, invalid
+        where = self.layout.symbols.get_indexer(symbols)
+        return {name: values[where] for name, values in columns.items()}, invalid[where]
 
     def enriched(self, symbols: pd.Index | None = None) -> pd.DataFrame:
         """Every feature, for `symbols` (default all), like `features`."""
@@ -270,7 +285,7 @@ class MarketFrame:
             columns["spike"], columns["r1"], columns["atr14"], panel.symbols
         )
         frame = pd.DataFrame(columns, index=panel.symbols)
-        return _with_reference(frame, panel, self.reference)
+        return _with_reference(frame, panel, *self._reference_for(symbols))
 
 
 def bms_features(
@@ -299,10 +314,13 @@ def features(bars: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.Da
 
 
 def _with_reference(
-    frame: pd.DataFrame, panel: Panel, reference: pd.DataFrame | None
+    frame: pd.DataFrame,
+    panel: Panel,
+    reference: dict[str, np.ndarray],
+    extra: np.ndarray,
 ) -> pd.DataFrame:
     """Add the reference columns and fold both invalid reasons into `invalid`."""
-    columns, extra = reference_features(reference, panel.symbols)
+    columns: dict[str, Any] = dict(reference)
     invalid = panel.invalid.copy()
     for i in np.flatnonzero(extra != ""):
         invalid[i] = f"{invalid[i]}; {extra[i]}" if invalid[i] else extra[i]
