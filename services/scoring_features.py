@@ -329,9 +329,12 @@ def _with_reference(
 
 
 def with_columns(frame: pd.DataFrame, columns: dict[str, Any]) -> pd.DataFrame:
-    """A new frame: `frame`'s columns followed by `columns` (arrays in row order).
+    """A new frame: `frame`'s columns, then `columns` (arrays in row order).
 
-    Built in one go from arrays, which skips the index alignment of a join.
+    A column of `frame` with the same name is replaced. Both parts share one index
+    object, so no alignment work is done.
     """
-    data = {name: frame[name].to_numpy() for name in frame.columns}
-    return pd.DataFrame(data | columns, index=frame.index)
+    extra = pd.DataFrame(columns, index=frame.index)
+    replaced = [name for name in extra.columns if name in frame.columns]
+    base = frame.drop(columns=replaced) if replaced else frame
+    return pd.concat([base, extra], axis=1)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from services import scoring_rules as rules
-from services.scoring_features import MarketFrame
+from services.scoring_features import MarketFrame, with_columns
 from services.scoring_panel import by_symbol
 from services.scoring_rules import clamp01, squeeze_assumptions, squeeze_score
 
@@ -256,29 +256,28 @@ def _options_and_trend_parts(
 
 def hybrid_subscores(stage: pd.DataFrame, preset: HybridPreset) -> pd.DataFrame:
     """The five 0–1 subscores of hybrid_v1 (c_vm … c_te) and their parts (§4.5)."""
-    parts = {
+    p = {
         **_momentum_parts(stage, preset),
         **_squeeze_parts(stage, preset),
         **_options_and_trend_parts(stage, preset),
     }
-    out = pd.DataFrame(parts, index=stage.index)
-    out["c_vm"] = (
-        0.45 * out["relvol_score"]
-        + 0.20 * out["uptrend_score"]
-        + 0.20 * out["vwap_score"]
-        + 0.15 * out["atr_score"]
-    )
-    out["c_sq"] = (
-        0.35 * out["float_bonus"]
-        + 0.35 * out["si_score"]
-        + 0.15 * out["borrow_score"]
-        + 0.15 * out["util_score"]
-    )
     news = _flag(stage["news_catalyst"])
-    out["c_ca"] = 0.5 * news + 0.5 * clamp01(_col(stage, "social_rank"))
-    out["c_op"] = 0.6 * out["cpr_score"] + 0.4 * out["ivp_score"]
-    out["c_te"] = 0.6 * out["ema_cross"] + 0.4 * out["rsi_band_score"]
-    return out
+    p["c_vm"] = (
+        0.45 * p["relvol_score"]
+        + 0.20 * p["uptrend_score"]
+        + 0.20 * p["vwap_score"]
+        + 0.15 * p["atr_score"]
+    )
+    p["c_sq"] = (
+        0.35 * p["float_bonus"]
+        + 0.35 * p["si_score"]
+        + 0.15 * p["borrow_score"]
+        + 0.15 * p["util_score"]
+    )
+    p["c_ca"] = 0.5 * news + 0.5 * clamp01(_col(stage, "social_rank"))
+    p["c_op"] = 0.6 * p["cpr_score"] + 0.4 * p["ivp_score"]
+    p["c_te"] = 0.6 * p["ema_cross"] + 0.4 * p["rsi_band_score"]
+    return pd.DataFrame(p, index=stage.index)
 
 
 def hybrid_gate(stage: pd.DataFrame) -> np.ndarray:
@@ -321,14 +320,14 @@ def score_hybrid(
     trace["gate"] = len(stage)
     subs = hybrid_subscores(stage, preset)
     score = hybrid_composite(subs, preset)
+    action, confidence = hybrid_action(score)
 
-    kept = stage.join(subs)
-    kept["score"] = score
-    kept["action"], kept["confidence"] = hybrid_action(score)
-    kept["preset"] = next((k for k, v in PRESETS.items() if v is preset), "custom")
-    kept["scorable"] = True
-    trace["kept"] = int((kept["action"] != "REJECT").sum())
-    return _combine(market.last_bar(), kept), trace
+    columns = {name: subs[name].to_numpy() for name in subs.columns}
+    columns |= {"score": score, "action": action, "confidence": confidence}
+    columns["preset"] = next((k for k, v in PRESETS.items() if v is preset), "custom")
+    columns["scorable"] = True
+    trace["kept"] = int((action != "REJECT").sum())
+    return _combine(market.last_bar(), with_columns(stage, columns)), trace
 
 
 def legacy_tier(vigl: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -363,25 +362,29 @@ def score_legacy(
     stage, trace = pipeline(market, limit)
     price, spike = _col(stage, "price"), _col(stage, "spike")
     r1, r5, atr = _col(stage, "r1"), _col(stage, "r5"), _col(stage, "atr14")
-    kept = stage.copy()
-    kept["c_vigl"] = rules.explosive(price, spike, r1, atr)
-    kept["c_wolf"] = rules.wolf_risk(price, spike, r1, atr, r5)
-    kept["c_squeeze"] = kept["squeeze_score"]
-    tier, multiplier = legacy_tier(kept["c_vigl"].to_numpy())
-    kept["c_multiplier"] = multiplier
-    score = np.clip(kept["c_squeeze"].to_numpy() * multiplier, 0.0, 1.0)
-    kept["score"] = np.round(100 * score, 2)
-    eligible = legacy_eligible(
-        kept["c_vigl"].to_numpy(), kept["c_wolf"].to_numpy(), price, spike, r5, atr
-    )
-    kept["action"] = np.where(eligible, tier, "REJECT").astype(object)
-    kept["confidence"] = kept["squeeze_confidence"]
-    kept["scorable"] = True
-    trace["eligible"] = int(eligible.sum())
-    chosen = legacy_selection(kept[eligible], limit or MAX_CANDIDATES)
-    kept.loc[~kept.index.isin(chosen), "action"] = "REJECT"
-    trace["kept"] = len(chosen)
-    return _combine(market.last_bar(), kept), trace
+    vigl = rules.explosive(price, spike, r1, atr)
+    wolf = rules.wolf_risk(price, spike, r1, atr, r5)
+    squeeze = _col(stage, "squeeze_score")
+    tier, multiplier = legacy_tier(vigl)
+    score = np.round(100 * np.clip(squeeze * multiplier, 0.0, 1.0), 2)
+    eligible = legacy_eligible(vigl, wolf, price, spike, r5, atr)
+    action = np.where(eligible, tier, "REJECT").astype(object)
+
+    ranked = pd.DataFrame({"score": score, "action": action}, index=stage.index)
+    chosen = legacy_selection(ranked[eligible], limit or MAX_CANDIDATES)
+    action[~stage.index.isin(chosen)] = "REJECT"
+    trace |= {"eligible": int(eligible.sum()), "kept": len(chosen)}
+    columns = {
+        "c_squeeze": squeeze,
+        "c_vigl": vigl,
+        "c_multiplier": multiplier,
+        "c_wolf": wolf,
+        "score": score,
+        "action": action,
+        "confidence": stage["squeeze_confidence"].to_numpy(dtype=object),
+        "scorable": True,
+    }
+    return _combine(market.last_bar(), with_columns(stage, columns)), trace
 
 
 def legacy_selection(eligible: pd.DataFrame, limit: int) -> pd.Index:
@@ -405,10 +408,9 @@ def _combine(quick: pd.DataFrame, kept: pd.DataFrame) -> pd.DataFrame:
     Symbols dropped by a stage are not returned: `score_universe` would drop them.
     """
     rest = _unscorable(quick, kept)
-    frame = pd.concat([kept, rest]) if len(rest) else kept.copy()
-    frame["day_range_pct"] = frame["atr_pct"]
-    frame["atr_pct"] = frame["atr14"] * 100
-    return frame
+    frame = pd.concat([kept, rest]) if len(rest) else kept
+    display = {"atr_pct": _col(frame, "atr14") * 100}
+    return with_columns(frame, display | {"day_range_pct": _col(frame, "atr_pct")})
 
 
 def strategy_theses(frame: pd.DataFrame) -> list[str]:
