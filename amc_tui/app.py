@@ -35,7 +35,7 @@ from widgets.pane import Pane
 log = logging.getLogger(__name__)
 
 MIN_SIZE = (60, 15)
-WIDE_SIZE = (120, 36)
+WIDE_SIZE = (140, 40)
 PANE_KEYS = {str(i + 1): pane_id for i, pane_id in enumerate(PANE_IDS)}
 TAB_LABELS = {
     "health": "Health",

@@ -8,6 +8,7 @@ adapters behind the same providers. Everything it starts is stopped by
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from services.audit import AuditLog
@@ -61,6 +62,14 @@ def _positions(market: DemoMarket) -> list[SeedPosition]:
     return seeded
 
 
+def _prev_closes(market: DemoMarket) -> Callable[[str], float | None]:
+    """Previous session's close per symbol, for the portfolio's day change."""
+    bars = market.daily_bars(2)
+    first = bars.groupby("symbol", sort=False)["close"].first()
+    closes = dict(zip(first.index.tolist(), first.tolist(), strict=True))
+    return lambda symbol: closes.get(symbol.upper())
+
+
 def build_demo(settings: Settings, clock: Clock) -> Environment:
     """Start the demo's private Redis, seed it and wire every pane to it."""
     settings = demo_settings(settings)
@@ -99,7 +108,9 @@ def _wire(env: Environment, url: str, market: DemoMarket) -> None:
     squeeze = SqueezeService(
         url, FrameShortData(market.reference, "demo"), discovery.bars, clock, "demo"
     )
-    broker = PaperBroker(market.last_price, clock, _positions(market), DEMO_CASH)
+    broker = PaperBroker(
+        market.last_price, clock, _positions(market), DEMO_CASH, _prev_closes(market)
+    )
     portfolio = PortfolioService(broker, settings, env.audit, clock, "demo")
     health = HealthService(settings, clock, url, None, source="demo")
     env.services.update(

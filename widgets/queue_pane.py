@@ -128,10 +128,10 @@ class QueuePane(Pane):
 
     DEFAULT_CSS = """
     QueuePane #queue-table { height: 1fr; }
-    QueuePane .queue-counts { height: auto; }
-    QueuePane .queue-workers { color: $text-muted; height: auto; }
+    QueuePane .queue-counts { height: auto; max-height: 3; }
+    QueuePane .queue-workers { color: $text-muted; height: auto; max-height: 2; }
     QueuePane .queue-workers.-alarm { color: $warning; }
-    QueuePane .queue-failed { color: $error; height: auto; max-height: 4; }
+    QueuePane .queue-failed { color: $error; height: auto; max-height: 2; }
     QueuePane .queue-failed.-empty { display: none; }
     QueuePane #queue-filter { display: none; }
     QueuePane #queue-filter.-open { display: block; }
