@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -40,12 +40,13 @@ from pandas.tseries.holiday import (
     sunday_to_monday,
 )
 from pandas.tseries.offsets import CustomBusinessDay
-from polygon import RESTClient
-from polygon.exceptions import BadResponse
 from urllib3.util.retry import Retry
 
 from services.clock import Clock
 from services.errors import ConfigError, PolygonError
+
+if TYPE_CHECKING:
+    from polygon import RESTClient
 
 log = logging.getLogger(__name__)
 
@@ -396,6 +397,13 @@ def _snippet(text: str, limit: int = 120) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+def _bad_response() -> type[Exception]:
+    """The SDK's error for a non-2xx reply (imported lazily with the SDK)."""
+    from polygon.exceptions import BadResponse  # noqa: PLC0415
+
+    return BadResponse
+
+
 class PolygonMarket:
     """The live market source, over the official polygon-api-client.
 
@@ -453,6 +461,10 @@ class PolygonMarket:
         self._rest = self._build_client(api_key, timeout_s)
 
     def _build_client(self, api_key: str, timeout_s: float) -> RESTClient:
+        # Imported here: the SDK costs a fifth of a second and the demo never
+        # needs it.
+        from polygon import RESTClient  # noqa: PLC0415
+
         rest = RESTClient(
             api_key=api_key,
             base=self.base_url,
@@ -501,7 +513,7 @@ class PolygonMarket:
                 self.calls += 1
             try:
                 response = call()
-            except (BadResponse, UnicodeDecodeError) as exc:
+            except (_bad_response(), UnicodeDecodeError) as exc:
                 failed = self._pool.last_response()
                 status = getattr(failed, "status", None)
                 if status == 429 and attempt < self.max_retries:

@@ -24,8 +24,6 @@ from urllib.parse import urlsplit
 import certifi
 import pandas as pd
 import urllib3
-from polygon import RESTClient
-from polygon.exceptions import AuthError, BadResponse
 from urllib3.util.retry import Retry
 
 from services.clock import Clock
@@ -225,6 +223,10 @@ class PolygonShortData:
         max_details: int = 200,
         float_cache_s: float = 86400.0,
     ) -> None:
+        # Imported here: the SDK is slow to import and the demo never needs it.
+        from polygon import RESTClient  # noqa: PLC0415
+        from polygon.exceptions import AuthError  # noqa: PLC0415
+
         try:
             self._client = RESTClient(api_key=api_key, base=base_url.rstrip("/"))
         except AuthError:
@@ -398,6 +400,8 @@ class PolygonShortData:
     def _run_one(self, label: str, call: Callable[[], Any]) -> Any:
         """Make one non-paginated call, translating its failures."""
         self._pool.reset()
+        from polygon.exceptions import BadResponse  # noqa: PLC0415
+
         try:
             result = call()
         except BadResponse:

@@ -120,6 +120,11 @@ def warning_lines(warnings: tuple[str, ...]) -> str:
     return "\n".join(shown)
 
 
+# The table keeps the best rows only: filters and sorts run on the full set, and
+# a DataTable's cost grows with every row it holds.
+MAX_ROWS = 100
+
+
 class PromptScreen(ModalScreen[str | None]):
     """Ask for one line of text; dismisses with it, or None on escape."""
 
@@ -250,7 +255,8 @@ class CandidatesPane(Pane):
     def _render_table(self) -> None:
         """Diff rows by symbol, update changed cells, keep the cursor's symbol."""
         table = self.query_one(DataTable)
-        rows = {c.symbol: candidate_cells(c) for c in self._visible()}
+        shown = self._visible()[:MAX_ROWS]
+        rows = {c.symbol: candidate_cells(c) for c in shown}
         selected = self.selected_symbol()
         with self.app.batch_update():
             for symbol in self._cells.keys() - rows.keys():
