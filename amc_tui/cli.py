@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -84,14 +85,19 @@ def main_options(
 
 
 def _run_console(loaded: LoadedSettings, *, demo: bool) -> None:
-    from amc_tui.app import AmcTuiApp  # noqa: PLC0415 - keep `config` fast
     from amc_tui.environments import build_environment  # noqa: PLC0415
 
     _setup_logging(loaded.settings.log_file)
-    try:
-        env = build_environment(loaded.settings, Clock(), demo=demo)
-    except AmcTuiError as exc:
-        raise _fail(exc.message) from None
+    # Build the environment (the demo starts Redis and scores a market) while
+    # the main thread imports the UI: startup is dominated by these two.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(build_environment, loaded.settings, Clock(), demo=demo)
+        from amc_tui.app import AmcTuiApp  # noqa: PLC0415 - keep `config` fast
+
+        try:
+            env = pending.result()
+        except AmcTuiError as exc:
+            raise _fail(exc.message) from None
     try:
         AmcTuiApp(env).run()
     finally:
