@@ -17,6 +17,8 @@ from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Grid
+from textual.dom import DOMNode
+from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
@@ -169,16 +171,13 @@ class AmcTuiApp(App[int]):
         return "  ".join(parts)
 
     def watch_paused(self) -> None:
-        if self.is_mounted:
-            self.query_one("#banner", Static).update(self._banner_text())
+        self.query_one("#banner", Static).update(self._banner_text())
 
     def watch_zoomed(self) -> None:
-        if self.is_mounted:
-            self._apply_layout()
+        self._apply_layout()
 
     def watch_active_pane(self) -> None:
-        if self.is_mounted:
-            self._update_tabs()
+        self._update_tabs()
 
     def pane(self, pane_id: str) -> Pane:
         """Return the pane widget with this id."""
@@ -279,7 +278,7 @@ class AmcTuiApp(App[int]):
             self.env.audit.record(
                 event.label, outcome.message, ok=outcome.ok, **outcome.details
             )
-        severity = "information" if outcome.ok else "error"
+        severity: SeverityLevel = "information" if outcome.ok else "error"
         self.notify(
             escape(outcome.message), title=escape(event.label), severity=severity
         )
@@ -318,7 +317,7 @@ class AmcTuiApp(App[int]):
             focusable[0].focus()
 
     def _focused_pane_id(self) -> str | None:
-        node = self.focused
+        node: DOMNode | None = self.focused
         while node is not None:
             if isinstance(node, Pane):
                 return node.pane_id

@@ -401,7 +401,8 @@ def _bad_response() -> type[Exception]:
     """The SDK's error for a non-2xx reply (imported lazily with the SDK)."""
     from polygon.exceptions import BadResponse  # noqa: PLC0415
 
-    return BadResponse
+    error: type[Exception] = BadResponse
+    return error
 
 
 class PolygonMarket:
