@@ -46,8 +46,13 @@ class AuditLog:
             outcome: What happened, e.g. "4 requeued, 1 missing" or "refused".
             details: Job ids, symbols, counts; never secrets.
         """
-        entry = {"at": self.clock.now(), "who": operator(), "action": action,
-                 "outcome": outcome, **details}
+        entry = {
+            "at": self.clock.now(),
+            "who": operator(),
+            "action": action,
+            "outcome": outcome,
+            **details,
+        }
         line = json.dumps(entry, default=str, sort_keys=True)
         with self._lock:
             try:
@@ -63,7 +68,9 @@ class AuditLog:
         if not self.path.exists():
             return []
         records = []
-        for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
+        for line in self.path.read_text(
+            encoding="utf-8", errors="replace"
+        ).splitlines():
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError:

@@ -82,12 +82,27 @@ class EmbeddedRedis:
         if self._dir is None:
             self._dir = Path(tempfile.mkdtemp(prefix="amc-tui-redis-"))
         args = [
-            find_redis_server(), "--port", str(self.port), "--bind", "127.0.0.1",
-            "--save", "", "--appendonly", "no", "--dir", str(self._dir),
-            "--daemonize", "no", "--loglevel", "warning", *self.extra_args,
+            find_redis_server(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(self._dir),
+            "--daemonize",
+            "no",
+            "--loglevel",
+            "warning",
+            *self.extra_args,
         ]
         self._proc = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
         self._wait_ready(wait_s)

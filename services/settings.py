@@ -46,12 +46,16 @@ class Settings(BaseSettings):
 
     amc_api_url: str | None = Field(None, validation_alias="AMC_API_URL")
     redis_url: SecretStr | None = Field(None, validation_alias="REDIS_URL")
-    discovery_queue: str = Field("amc_discovery", validation_alias="AMC_DISCOVERY_QUEUE")
+    discovery_queue: str = Field(
+        "amc_discovery", validation_alias="AMC_DISCOVERY_QUEUE"
+    )
     polygon_api_key: SecretStr | None = Field(None, validation_alias="POLYGON_API_KEY")
     polygon_base_url: str = Field(
         "https://api.polygon.io", validation_alias="POLYGON_BASE_URL"
     )
-    polygon_calls_per_minute: int = Field(5, validation_alias="POLYGON_CALLS_PER_MINUTE")
+    polygon_calls_per_minute: int = Field(
+        5, validation_alias="POLYGON_CALLS_PER_MINUTE"
+    )
     alpaca_api_key: SecretStr | None = Field(None, validation_alias="ALPACA_API_KEY")
     alpaca_secret_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("ALPACA_SECRET_KEY", "ALPACA_API_SECRET")
@@ -63,11 +67,17 @@ class Settings(BaseSettings):
     read_only: bool = Field(False, validation_alias="AMC_READ_ONLY")
     refresh_interval: float = Field(5.0, gt=0, validation_alias="AMC_REFRESH_INTERVAL")
     wait_sla_s: float = Field(120.0, gt=0, validation_alias="AMC_WAIT_SLA")
-    heartbeat_stale_s: float = Field(180.0, gt=0, validation_alias="AMC_HEARTBEAT_STALE")
-    inprocess_grace_s: float = Field(120.0, ge=0, validation_alias="AMC_INPROCESS_GRACE")
+    heartbeat_stale_s: float = Field(
+        180.0, gt=0, validation_alias="AMC_HEARTBEAT_STALE"
+    )
+    inprocess_grace_s: float = Field(
+        120.0, ge=0, validation_alias="AMC_INPROCESS_GRACE"
+    )
     strategy: str = Field("bms", validation_alias="AMC_STRATEGY")
     max_order_usd: float = Field(100.0, gt=0, validation_alias="AMC_MAX_ORDER_USD")
-    max_position_usd: float = Field(500.0, gt=0, validation_alias="AMC_MAX_POSITION_USD")
+    max_position_usd: float = Field(
+        500.0, gt=0, validation_alias="AMC_MAX_POSITION_USD"
+    )
     kill_switch: bool = Field(False, validation_alias="AMC_KILL_SWITCH")
     borrow_csv: str | None = Field(None, validation_alias="AMC_BORROW_CSV")
     bell: bool = Field(False, validation_alias="AMC_BELL")
@@ -75,7 +85,9 @@ class Settings(BaseSettings):
     audit_log: str = Field(
         str(state_dir() / "audit.log"), validation_alias="AMC_AUDIT_LOG"
     )
-    log_file: str = Field(str(state_dir() / "amc-tui.log"), validation_alias="AMC_LOG_FILE")
+    log_file: str = Field(
+        str(state_dir() / "amc-tui.log"), validation_alias="AMC_LOG_FILE"
+    )
 
     @property
     def live_trading_allowed(self) -> bool:
@@ -167,7 +179,9 @@ class LoadedSettings:
         for name in Settings.model_fields:
             raw = getattr(self.settings, name)
             rows.append(
-                SettingValue(name, _env_names(name)[0], _show(name, raw), self.sources[name])
+                SettingValue(
+                    name, _env_names(name)[0], _show(name, raw), self.sources[name]
+                )
             )
         return rows
 

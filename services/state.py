@@ -42,7 +42,12 @@ class Freshness:
     def to_dict(self, now: float) -> dict[str, object]:
         """Return the JSON form used by the headless snapshot."""
         age = None if self.updated_at is None else round(now - self.updated_at, 1)
-        return {"source": self.source, "age_s": age, "stale": self.stale, "error": self.error}
+        return {
+            "source": self.source,
+            "age_s": age,
+            "stale": self.stale,
+            "error": self.error,
+        }
 
 
 @dataclass(frozen=True)
