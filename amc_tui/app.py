@@ -22,7 +22,7 @@ from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Static
+from textual.widgets import DataTable, Footer, Static
 from textual.worker import get_current_worker
 
 from amc_tui.help import HelpScreen
@@ -31,8 +31,10 @@ from amc_tui.threads import in_daemon_thread
 from services.environment import PANE_IDS, Environment, Outcome
 from services.errors import AmcTuiError
 from services.state import Freshness, Loaded
+from widgets.candidates_pane import CandidatesPane
 from widgets.dialogs import ConfirmScreen
 from widgets.pane import Pane
+from widgets.portfolio_pane import PortfolioPane
 
 log = logging.getLogger(__name__)
 
@@ -284,6 +286,15 @@ class AmcTuiApp(App[int]):
         )
         self.action_refresh_now()
 
+    def on_candidates_pane_order_requested(
+        self, event: CandidatesPane.OrderRequested
+    ) -> None:
+        """Trade a candidate: order entry lives with the portfolio."""
+        event.stop()
+        self.action_show_pane("portfolio")
+        portfolio = self.query_one(PortfolioPane)
+        portfolio.open_order_entry(event.symbol, event.price, side="buy")
+
     # Keys -----------------------------------------------------------------
 
     def action_toggle_pause(self) -> None:
@@ -311,10 +322,12 @@ class AmcTuiApp(App[int]):
         self.push_screen(HelpScreen(self._binding_rows()))
 
     def _focus_pane(self, pane_id: str) -> None:
+        """Focus the pane's table, never a text box: keys must stay commands."""
         pane = self.pane(pane_id)
         focusable = [w for w in pane.query("*") if w.focusable]
-        if focusable:
-            focusable[0].focus()
+        preferred = [w for w in focusable if isinstance(w, DataTable)]
+        if preferred or focusable:
+            (preferred or focusable)[0].focus()
 
     def _focused_pane_id(self) -> str | None:
         node: DOMNode | None = self.focused
@@ -331,14 +344,14 @@ class AmcTuiApp(App[int]):
 
     def _binding_rows(self) -> list[tuple[str, str, str]]:
         rows = [
-            ("Global", b.key_display or b.key, b.description)
+            ("Global", self.get_key_display(b), b.description)
             for b in self.BINDINGS
             if isinstance(b, Binding)
         ]
         for pane in self.query(Pane):
             for binding in pane.BINDINGS:
                 if isinstance(binding, Binding):
-                    key = binding.key_display or binding.key
+                    key = self.get_key_display(binding)
                     rows.append((pane.pane_title, key, binding.description))
         return rows
 
@@ -349,7 +362,7 @@ class AmcTuiApp(App[int]):
                 if isinstance(binding, Binding) and binding.description:
                     yield SystemCommand(
                         f"{pane.pane_title}: {binding.description}",
-                        f"key {binding.key_display or binding.key}",
+                        f"key {self.get_key_display(binding)}",
                         lambda p=pane, a=binding.action: self._run_pane_action(p, a),
                     )
 

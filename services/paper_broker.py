@@ -80,12 +80,17 @@ class PaperBroker:
         self._orders: dict[str, OrderInfo] = {}
         self._ids = itertools.count(1)
         self._lock = threading.RLock()
-        self._last_equity = self._equity()
+        # Yesterday's closing equity, as Alpaca's last_equity: day P&L is the
+        # seeded holdings' move since the previous close.
+        self._last_equity = self._equity(self._prev_close_of)
 
-    def _equity(self) -> float:
+    def _equity(self, price_of: PriceOf | None = None) -> float:
+        price = price_of or self._price_of
         total = self._cash
         for symbol, lot in self._lots.items():
-            total += lot.qty * (self._price_of(symbol) or lot.avg_entry)
+            total += lot.qty * (
+                price(symbol) or self._price_of(symbol) or lot.avg_entry
+            )
         return total
 
     def account(self) -> AccountInfo:

@@ -280,3 +280,29 @@ async def test_no_color_is_honoured(env: Environment, monkeypatch: Any) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_until(pilot, app.all_loaded)
         assert app.no_color
+
+
+async def test_filter_box_never_traps_the_keys(env: Environment) -> None:
+    app = AmcTuiApp(env)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, app.all_loaded)
+        await pilot.press("2", "slash", "a", "escape")
+        assert type(app.focused).__name__ == "DataTable"
+        await pilot.press("3", "2")
+        assert type(app.focused).__name__ == "DataTable"
+        assert app.active_pane == "queue"
+
+
+async def test_buying_a_candidate_opens_order_entry_with_its_price(
+    env: Environment,
+) -> None:
+    app = AmcTuiApp(env)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_until(pilot, app.all_loaded)
+        await pilot.press("3")
+        pane = app.pane("candidates")
+        symbol = pane.selected_symbol()
+        await pilot.press("b")
+        await wait_until(pilot, lambda: "Order" in type(app.screen).__name__)
+        assert app.active_pane == "portfolio"
+        assert symbol is not None

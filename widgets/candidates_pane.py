@@ -15,6 +15,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Input, Label, Static
 from textual.widgets.data_table import CellDoesNotExist
@@ -170,7 +171,16 @@ class CandidatesPane(Pane):
         Binding("c", "compare_strategies", "Compare"),
         Binding("x", "explain_candidate", "Explain"),
         Binding("n", "show_warnings", "Warnings"),
+        Binding("b", "buy_candidate", "Buy"),
     ]
+
+    class OrderRequested(Message):
+        """The user wants to trade the selected candidate at its last price."""
+
+        def __init__(self, symbol: str, price: float | None) -> None:
+            super().__init__()
+            self.symbol = symbol
+            self.price = price
 
     DEFAULT_CSS = """
     CandidatesPane #candidates-table { height: 1fr; }
@@ -437,6 +447,12 @@ class CandidatesPane(Pane):
         self._saved_index = (self._saved_index + 1) % (len(saved) + 1)
         text = "" if self._saved_index == len(saved) else saved[self._saved_index][1]
         self.apply_filter(text)
+
+    def action_buy_candidate(self) -> None:
+        """Open order entry for the selected candidate (in the portfolio pane)."""
+        symbol = self.selected_symbol()
+        if symbol is not None:
+            self.post_message(self.OrderRequested(symbol, self.selected_price()))
 
     def action_explain_candidate(self) -> None:
         """Open the score explanation of the selected candidate."""

@@ -124,6 +124,7 @@ class QueuePane(Pane):
         Binding("right_square_bracket", "turn_page(1)", "Next page", key_display="]"),
         Binding("left_square_bracket", "turn_page(-1)", "Prev page", key_display="["),
         Binding("enter", "show_detail", "Detail", show=False),
+        Binding("escape", "close_filter", "Close filter", show=False),
     ]
 
     DEFAULT_CSS = """
@@ -457,6 +458,11 @@ class QueuePane(Pane):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.query_one(DataTable).focus()
+
+    def action_close_filter(self) -> None:
+        """Escape: clear and close the filter box, back to the table."""
+        if self.query_one("#queue-filter", Input).has_class("-open"):
+            self.action_toggle_filter()
 
     def action_show_detail(self) -> None:
         """Show every field of the selected job, its call and full traceback."""
