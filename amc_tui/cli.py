@@ -125,7 +125,7 @@ def snapshot(
         str, typer.Option("--format", help="svg|text|json|markdown")
     ] = "text",
     output: Annotated[Path | None, typer.Option(help="Write here, not stdout.")] = None,
-    size: Annotated[str, typer.Option(help="Terminal size for svg.")] = "120x40",
+    size: Annotated[str, typer.Option(help="Terminal size for svg.")] = "160x48",
     timeout: Annotated[float, typer.Option(help="Seconds to wait for panes.")] = 15.0,
     use_demo: Annotated[
         bool, typer.Option("--demo", help="Snapshot the demo.")

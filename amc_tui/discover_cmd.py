@@ -85,7 +85,7 @@ def _enqueue(
     return {"status": "queued", "message": outcome.message, **outcome.details}
 
 
-def format_table(result: dict[str, Any], rows: int = 25) -> str:
+def format_table(result: dict[str, Any]) -> str:
     """Render the result as a fixed-width table for a terminal."""
     if result["status"] == "queued":
         return f"{result['message']}\n"
@@ -94,7 +94,7 @@ def format_table(result: dict[str, Any], rows: int = 25) -> str:
     lines = [f"{head} · {result['generated_at']}"]
     lines += [f"warning: {w}" for w in result["warnings"]]
     lines.append("  ".join(f"{name:<{width}}" for name, width in TABLE_COLUMNS))
-    for item in result["items"][:rows]:
+    for item in result["items"]:
         cells = []
         for name, width in TABLE_COLUMNS:
             value = item.get(name)

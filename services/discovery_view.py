@@ -281,8 +281,11 @@ class CandidatesView:
         if self.generated_at is None:
             return f"no results · {self.source} · strategy {self.strategy}"
         stamp = datetime.fromtimestamp(self.generated_at, tz=UTC).strftime("%H:%M:%SZ")
+        origin = self.engine
+        if self.source.lower() not in self.engine.lower():
+            origin = f"{self.engine} · {self.source}"
         return (
-            f"{self.engine} · {self.source} · generated {stamp} "
+            f"{origin} · generated {stamp} "
             f"({format_age(self.age_s)} ago) · {len(self.items)} shown"
         )
 
@@ -291,7 +294,7 @@ class CandidatesView:
         return {
             "engine": self.engine,
             "source": self.source,
-            "generated_at": self.generated_at,
+            "generated_at": _iso(self.generated_at),
             "age_s": None if self.age_s is None else round(self.age_s, 1),
             "strategy": self.strategy,
             "job_id": self.job_id,
@@ -317,3 +320,10 @@ class CandidatesView:
             price = "-" if c.price is None else f"{c.price:.2f}"
             lines.append(f"{c.symbol:<6} {score} {c.action:<12} {price:>8}  {c.thesis}")
         return lines
+
+
+def _iso(epoch: float | None) -> str | None:
+    """ISO 8601 UTC time for the snapshot, or None when never generated."""
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat()

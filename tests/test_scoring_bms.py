@@ -230,6 +230,8 @@ def test_candidate_dict_has_the_production_shape() -> None:
         "dollar_volume",
         "score",
         "strategy",
+        "change_pct",
+        "rel_vol",
     }
     assert set(item["component_scores"]) == {
         "volume_surge",

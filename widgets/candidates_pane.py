@@ -289,7 +289,7 @@ class CandidatesPane(Pane):
             return
         for key, before, after in zip(COLUMN_KEYS, old, cells, strict=True):
             if before != after:
-                table.update_cell(symbol, key, after)
+                table.update_cell(symbol, key, after, update_width=True)
 
     def _show_filter_line(self) -> None:
         label = COLUMNS[self._sort_column][0]
@@ -393,14 +393,20 @@ class CandidatesPane(Pane):
     def action_cycle_sort(self) -> None:
         """Sort by the next column."""
         self._sort_column = (self._sort_column + 1) % len(COLUMNS)
-        self._render_table()
-        self._show_filter_line()
+        self._resorted()
 
     def action_reverse_sort(self) -> None:
         """Reverse the sort direction (missing values stay last)."""
         self._descending = not self._descending
+        self._resorted()
+
+    def _resorted(self) -> None:
+        """A new order shows its top: the cursor goes to the first row."""
         self._render_table()
         self._show_filter_line()
+        table = self.query_one(DataTable)
+        if table.row_count:
+            table.move_cursor(row=0, animate=False)
 
     def action_edit_filter(self) -> None:
         """Ask for a filter expression, e.g. `score > 70 and price < 20`."""

@@ -164,7 +164,7 @@ class HealthPane(Pane):
             old = self._cells.get(name, ())
             for key, value, before in zip(COLUMN_KEYS, row, old, strict=False):
                 if value != before:
-                    table.update_cell(name, key, value)
+                    table.update_cell(name, key, value, update_width=True)
 
     # -- selection and actions -----------------------------------------------
 

@@ -109,7 +109,7 @@ def sync_table(
             continue
         for column, old, new in zip(columns, current, cells, strict=True):
             if old != new:
-                table.update_cell(key, column, new)
+                table.update_cell(key, column, new, update_width=True)
     if selected in rows:
         table.move_cursor(row=table.get_row_index(selected), animate=False)
 

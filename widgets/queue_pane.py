@@ -175,7 +175,7 @@ class QueuePane(Pane):
         counts = [count_line(q) for q in data.queues if sum(_sizes(q))]
         empty = [q.name for q in data.queues if not sum(_sizes(q))]
         if empty:
-            counts.append(f"empty: {', '.join(empty)}")
+            counts.append(f"no jobs on: {', '.join(empty)}")
         offset, size = data.page
         if offset:
             counts.append(f"showing rows {offset + 1:,}-{offset + size:,} of each list")
@@ -191,7 +191,8 @@ class QueuePane(Pane):
         labels = "; ".join(w.label() for w in data.workers) or "none registered"
         widget = self.query_one(".queue-workers", Static)
         count = f"{len(alive)}/{len(data.workers)} alive"
-        widget.update(f"workers {count}: {labels}\n{data.amc.label()}")
+        # The AMC line (heartbeat, lock) first: it is what an incident turns on.
+        widget.update(f"{data.amc.label()}\nworkers {count}: {labels}")
         widget.set_class(not alive, "-alarm")
 
     def _render_failed(self, data: QueueView) -> None:
@@ -234,7 +235,7 @@ class QueuePane(Pane):
                 old = self._cells.get(job_id, ())
                 for key, value, before in zip(COLUMN_KEYS, row, old, strict=False):
                     if value != before:
-                        table.update_cell(job_id, key, value)
+                        table.update_cell(job_id, key, value, update_width=True)
 
     # -- selection and state -----------------------------------------------
 

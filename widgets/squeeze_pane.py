@@ -191,7 +191,7 @@ class SqueezePane(Pane):
             return
         for key, before, after in zip(COLUMN_KEYS, old, row, strict=True):
             if before != after:
-                table.update_cell(symbol, key, after)
+                table.update_cell(symbol, key, after, update_width=True)
 
     def _show_summary(self) -> None:
         text = self._summary
