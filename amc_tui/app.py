@@ -107,7 +107,8 @@ class AmcTuiApp(App[int]):
         self.read_only = env.settings.read_only
         self.bell_enabled = env.settings.bell
         self.states: dict[str, Loaded[Any]] = initial or {}
-        self.refresh_enabled = auto_refresh and initial is None
+        self.snapshot_mode = initial is not None
+        self.refresh_enabled = auto_refresh and not self.snapshot_mode
         self.unexpected_errors: list[BaseException] = []
         self._generation = dict.fromkeys(PANE_IDS, 0)
         self._in_flight: set[str] = set()
@@ -180,6 +181,21 @@ class AmcTuiApp(App[int]):
 
     def watch_active_pane(self) -> None:
         self._update_tabs()
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Show a toast, except in a headless snapshot, which shows state only."""
+        if not self.snapshot_mode:
+            super().notify(
+                message, title=title, severity=severity, timeout=timeout, markup=markup
+            )
 
     def pane(self, pane_id: str) -> Pane:
         """Return the pane widget with this id."""

@@ -18,6 +18,7 @@ from services.discovery import DiscoveryService
 from services.embedded_redis import EmbeddedRedis
 from services.environment import Environment
 from services.health import HealthService
+from services.health_checks import Check
 from services.incident import seed_incident
 from services.paper_broker import PaperBroker, SeedPosition
 from services.portfolio import PortfolioService
@@ -112,7 +113,15 @@ def _wire(env: Environment, url: str, market: DemoMarket) -> None:
         market.last_price, clock, _positions(market), DEMO_CASH, _prev_closes(market)
     )
     portfolio = PortfolioService(broker, settings, env.audit, clock, "demo")
-    health = HealthService(settings, clock, url, None, source="demo")
+    health = HealthService(
+        settings,
+        clock,
+        url,
+        None,
+        source="demo",
+        polygon_check=lambda: Check("ok", "DEMO market: no Polygon key needed"),
+        alpaca_check=lambda: Check("ok", "DEMO paper broker: no Alpaca key needed"),
+    )
     env.services.update(
         queue=queue,
         candidates=discovery,
