@@ -306,3 +306,20 @@ async def test_buying_a_candidate_opens_order_entry_with_its_price(
         await wait_until(pilot, lambda: "Order" in type(app.screen).__name__)
         assert app.active_pane == "portfolio"
         assert symbol is not None
+
+
+async def test_polling_survives_the_command_palette(tmp_path: Path) -> None:
+    env = demo_env(tmp_path, refresh_interval=0.3)
+    counter = Flaky(env.providers["queue"])
+    env.providers["queue"] = counter
+    app = AmcTuiApp(env)
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            await wait_until(pilot, app.all_loaded)
+            await pilot.press("ctrl+p")
+            await pilot.pause(0.2)
+            await pilot.press("escape")
+            before = counter.calls
+            await wait_until(pilot, lambda: counter.calls >= before + 2)
+    finally:
+        env.close()
