@@ -88,6 +88,8 @@ def _run_console(loaded: LoadedSettings, *, demo: bool) -> None:
     from amc_tui.environments import build_environment  # noqa: PLC0415
 
     _setup_logging(loaded.settings.log_file)
+    what = "the demo (private Redis, DEMO market, paper broker)" if demo else "up"
+    typer.echo(f"amc-tui: starting {what}…", err=True)
     # Build the environment (the demo starts Redis and scores a market) while
     # the main thread imports the UI: startup is dominated by these two.
     with ThreadPoolExecutor(max_workers=1) as pool:
