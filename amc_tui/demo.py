@@ -106,8 +106,14 @@ def _wire(env: Environment, url: str, market: DemoMarket) -> None:
         "demo",
         grace_s=settings.inprocess_grace_s,
     )
+    # Read-only never writes: alerts are then kept in memory, not shared.
+    alerts_url = None if settings.read_only else url
     squeeze = SqueezeService(
-        url, FrameShortData(market.reference, "demo"), discovery.bars, clock, "demo"
+        alerts_url,
+        FrameShortData(market.reference, "demo"),
+        discovery.bars,
+        clock,
+        "demo",
     )
     broker = PaperBroker(
         market.last_price, clock, _positions(market), DEMO_CASH, _prev_closes(market)

@@ -70,8 +70,9 @@ def build_live(settings: Settings, clock: Clock) -> Environment:
         "live",
         grace_s=settings.inprocess_grace_s,
     )
+    # Read-only never writes: alerts are then kept in memory, not shared.
     squeeze = SqueezeService(
-        redis_url,
+        None if settings.read_only else redis_url,
         _short_data(settings, clock),
         discovery.bars,
         clock,

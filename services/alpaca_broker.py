@@ -56,7 +56,7 @@ from services.broker import (
     OrderResult,
     PositionInfo,
 )
-from services.errors import BrokerError
+from services.errors import BrokerError, ConfigError
 from services.orders import OrderIntent
 from services.settings import redact_url
 
@@ -247,6 +247,28 @@ def _key_hint(key_id: str, paper: bool) -> str:
     return ""
 
 
+def _check_environment(base_url: str, paper: bool) -> None:
+    """Refuse a base URL of the other environment: paper mode must never trade live.
+
+    Raises:
+        ConfigError: e.g. ALPACA_BASE_URL is the live host while ALPACA_PAPER
+            is true (the AMC backend's own setting, easily reused).
+    """
+    host = base_url.partition("://")[2].partition("/")[0].rpartition("@")[2].lower()
+    live_host = BaseURL.TRADING_LIVE.value.partition("://")[2].rstrip("/")
+    paper_host = BaseURL.TRADING_PAPER.value.partition("://")[2].rstrip("/")
+    if paper and host == live_host:
+        raise ConfigError(
+            f"ALPACA_BASE_URL is the LIVE endpoint ({live_host}) but ALPACA_PAPER "
+            "is true; the console will not trade live from paper mode"
+        )
+    if not paper and host == paper_host:
+        raise ConfigError(
+            f"ALPACA_BASE_URL is the PAPER endpoint ({paper_host}) but ALPACA_PAPER "
+            "is false; set ALPACA_PAPER=true"
+        )
+
+
 class AlpacaBroker:
     """Alpaca account, positions and orders through alpaca-py.
 
@@ -278,6 +300,7 @@ class AlpacaBroker:
         self.mode: BrokerMode = "paper" if paper else "live"
         default = BaseURL.TRADING_PAPER if paper else BaseURL.TRADING_LIVE
         base_url = (url_override or default.value).rstrip("/")
+        _check_environment(base_url, paper)
         self.endpoint = redact_url(base_url)
         self._hint = _key_hint(key, paper)
         self._parse = LenientParser()

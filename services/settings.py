@@ -7,12 +7,12 @@ Secrets are held as `SecretStr` and only ever leave this module redacted. The
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, ValidationError
@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     alpaca_paper: bool = Field(True, validation_alias="ALPACA_PAPER")
     alpaca_base_url: str | None = Field(None, validation_alias="ALPACA_BASE_URL")
     live_trading_env: bool = Field(False, validation_alias="AMC_LIVE_TRADING")
-    live: bool = Field(False, validation_alias="AMC_TUI_LIVE_FLAG")
+    live: bool = Field(False, validation_alias="--live")
     read_only: bool = Field(False, validation_alias="AMC_READ_ONLY")
     refresh_interval: float = Field(5.0, gt=0, validation_alias="AMC_REFRESH_INTERVAL")
     wait_sla_s: float = Field(120.0, gt=0, validation_alias="AMC_WAIT_SLA")
@@ -98,6 +98,11 @@ class Settings(BaseSettings):
         return self.live and self.live_trading_env
 
 
+# Live trading needs two deliberate acts: the `--live` flag on this command line
+# and AMC_LIVE_TRADING=1 in the environment. Neither may come from anywhere else
+# (a config file, or an environment variable standing in for the flag).
+SINGLE_SOURCE = {"live": "flag", "live_trading_env": "env"}
+
 SECRET_FIELDS = frozenset(
     {"redis_url", "polygon_api_key", "alpaca_api_key", "alpaca_secret_key"}
 )
@@ -113,17 +118,52 @@ class SettingValue:
     source: str
 
 
+_SECRET_QUERY = re.compile(r"((?:password|passwd|pwd|token|key|secret)=)[^&#]*", re.I)
+
+
 def redact_url(url: str) -> str:
-    """Hide the password (and a user that looks like a token) in a URL."""
-    parts = urlsplit(url)
-    if parts.password is None and not parts.username:
-        return url
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    user = parts.username or ""
-    auth = f"{user}:{REDACTED}@" if parts.password is not None else f"{REDACTED}@"
-    return urlunsplit((parts.scheme, auth + host, parts.path, parts.query, ""))
+    """Hide the password (and a user that looks like a token) in a URL.
+
+    Split by hand rather than with `urlsplit`: a password may hold `#`, `/`,
+    `?` or `@`, which a URL parser would take for other parts and print.
+    """
+    hidden = rf"\g<1>{REDACTED}"
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return _SECRET_QUERY.sub(hidden, url)
+    if "@" in rest:
+        auth, _, rest = rest.rpartition("@")
+        user, colon, _ = auth.partition(":")
+        rest = f"{user}:{REDACTED}@{rest}" if colon else f"{REDACTED}@{rest}"
+    return f"{scheme}://{_SECRET_QUERY.sub(hidden, rest)}"
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every configured secret, and the Redis password, for scrubbing text."""
+    values = []
+    for name in SECRET_FIELDS:
+        raw = getattr(settings, name)
+        secret = raw.get_secret_value() if isinstance(raw, SecretStr) else ""
+        if not secret:
+            continue
+        if name == "redis_url":
+            password = _url_password(secret)
+            values += [password] if password else []
+        else:
+            values.append(secret)
+    return [v for v in values if len(v) >= 4]
+
+
+def _url_password(url: str) -> str:
+    auth = url.partition("://")[2].rpartition("@")[0]
+    return auth.partition(":")[2]
+
+
+def scrub(text: str, secrets: list[str]) -> str:
+    """Replace every occurrence of a secret in `text` (e.g. echoed by a server)."""
+    for secret in secrets:
+        text = text.replace(secret, REDACTED)
+    return text
 
 
 def _env_names(name: str) -> tuple[str, ...]:
@@ -152,13 +192,14 @@ def _layered(
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for name in Settings.model_fields:
-        if cli.get(name) is not None:
+        only = SINGLE_SOURCE.get(name)
+        if cli.get(name) is not None and only in (None, "flag"):
             values[name], sources[name] = cli[name], "flag"
             continue
         env_hit = next((n for n in _env_names(name) if n in env), None)
-        if env_hit is not None:
+        if env_hit is not None and only in (None, "env"):
             values[name], sources[name] = env[env_hit], f"env {env_hit}"
-        elif name in toml:
+        elif name in toml and only is None:
             values[name], sources[name] = toml[name], "config file"
         else:
             sources[name] = "default"

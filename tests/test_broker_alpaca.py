@@ -246,3 +246,14 @@ def test_a_password_in_the_url_is_never_shown(http_server: LocalServer) -> None:
         alpaca.account()
 
     assert "pw123" not in alpaca.endpoint and "pw123" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("paper", "url"),
+    [(True, "https://api.alpaca.markets"), (False, "https://paper-api.alpaca.markets")],
+)
+def test_base_url_of_the_other_environment_is_refused(paper: bool, url: str) -> None:
+    from services.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="ALPACA_BASE_URL"):
+        AlpacaBroker("PKTEST", "secret", paper=paper, url_override=url)

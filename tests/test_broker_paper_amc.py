@@ -17,6 +17,7 @@ from services.paper_broker import PaperBroker, SeedPosition
 from services.portfolio import AMBIGUOUS_EMPTY, PortfolioService
 from services.settings import load_settings
 from tests.support.http_server import LocalServer, Reply
+from tests.support.layers import as_layers
 
 CLOCK = FrozenClock(1_800_000_000.0)
 PRICES = {"AMC": 5.0, "GME": 20.0}
@@ -29,7 +30,7 @@ def paper(cash: float = 1000.0) -> PaperBroker:
 
 
 def make_service(broker: Broker, tmp_path: Path, **over: Any) -> PortfolioService:
-    settings = load_settings(cli=over, env={}, config_path=tmp_path / "none.toml")
+    settings = load_settings(**as_layers(over), config_path=tmp_path / "none.toml")
     audit = AuditLog(tmp_path / "audit.log", CLOCK)
     return PortfolioService(broker, settings.settings, audit, CLOCK, "demo")
 

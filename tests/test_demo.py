@@ -103,3 +103,18 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def test_read_only_loads_write_nothing(tmp_path: Path) -> None:
+    env = demo_env(tmp_path, read_only=True)
+    try:
+        client = redis.Redis.from_url(env.services["queue"]._url)
+        before = {key: client.dump(key) for key in client.scan_iter()}
+        for _ in range(2):
+            for provider in env.providers.values():
+                provider.load()
+        after = {key: client.dump(key) for key in client.scan_iter()}
+        assert after == before
+        client.close()
+    finally:
+        env.close()

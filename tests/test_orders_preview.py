@@ -10,6 +10,7 @@ import pytest
 from services.broker import AccountInfo, PositionInfo
 from services.orders import OrderIntent, OrderInvalid, preview, validate
 from services.settings import Settings, load_settings
+from tests.support.layers import as_layers
 
 ACCOUNT = AccountInfo(equity=1000.0, cash=500.0, buying_power=500.0, last_equity=990.0)
 HELD = [PositionInfo("AMC", qty=10, current_price=4.0, market_value=40.0)]
@@ -17,7 +18,7 @@ HELD = [PositionInfo("AMC", qty=10, current_price=4.0, market_value=40.0)]
 
 def settings(**over: Any) -> Settings:
     return load_settings(
-        cli=over, env={}, config_path=Path("/nonexistent.toml")
+        **as_layers(over), config_path=Path("/nonexistent.toml")
     ).settings
 
 

@@ -21,6 +21,7 @@ from services.portfolio import PortfolioService
 from services.settings import Settings, load_settings
 from tests.support import alpaca_payloads as ap
 from tests.support.http_server import LocalServer, Reply
+from tests.support.layers import as_layers
 
 KEY, SECRET = "PKKEYIDNEVERSHOWN", "secret-never-shown"
 ORDER_PATHS = r"/v2/(orders|positions/.*)"
@@ -28,7 +29,7 @@ ORDER_PATHS = r"/v2/(orders|positions/.*)"
 
 def settings(**over: Any) -> Settings:
     return load_settings(
-        cli=over, env={}, config_path=Path("/nonexistent.toml")
+        **as_layers(over), config_path=Path("/nonexistent.toml")
     ).settings
 
 

@@ -20,6 +20,7 @@ from services.portfolio import PortfolioService
 from services.settings import load_settings
 from services.state import Freshness, Loaded
 from tests.support.http_server import LocalServer
+from tests.support.layers import as_layers
 from widgets.dialogs import DetailScreen
 from widgets.order_entry import OrderEntryScreen
 from widgets.pane import Pane
@@ -52,7 +53,7 @@ def make_service(
 ) -> PortfolioService:
     seeds = [SeedPosition("AMC", 10, 4.0), SeedPosition("GME", 2, 22.0)]
     broker = PaperBroker(prices.get, CLOCK, seeds, cash=1000.0)
-    settings = load_settings(cli=over, env={}, config_path=tmp_path / "none.toml")
+    settings = load_settings(**as_layers(over), config_path=tmp_path / "none.toml")
     audit = AuditLog(tmp_path / "audit.log", CLOCK)
     return PortfolioService(broker, settings.settings, audit, CLOCK, "demo")
 

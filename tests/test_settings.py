@@ -78,3 +78,23 @@ def test_invalid_values_name_the_setting(tmp_path: Path) -> None:
     bad = write_toml(tmp_path, "this is = not toml [")
     with pytest.raises(ConfigError, match="cannot read"):
         load_settings({}, {}, bad)
+
+
+def test_live_flag_and_live_env_come_from_nowhere_else(tmp_path: Path) -> None:
+    path = write_toml(tmp_path, "live = true\nlive_trading_env = true\n")
+    env = {"--live": "1", "AMC_TUI_LIVE_FLAG": "1", "AMC_LIVE_TRADING": "0"}
+    settings = load_settings({"live_trading_env": True}, env, path).settings
+    assert not settings.live
+    assert not settings.live_trading_env
+    assert not settings.live_trading_allowed
+
+
+def test_urls_with_awkward_passwords_are_redacted() -> None:
+    for url in (
+        "redis://:HASH#leak6@h:16403/0",
+        "redis://:a/b?c@h:1/0",
+        "redis://h:1/0?password=QPASS&db=1",
+        "redis://:pw@h:abc/0",
+    ):
+        shown = redact_url(url)
+        assert not any(s in shown for s in ("leak6", "a/b?c", "QPASS", ":pw@"))
