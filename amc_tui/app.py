@@ -30,7 +30,9 @@ from amc_tui.panes import build_panes
 from amc_tui.threads import in_daemon_thread
 from services.environment import PANE_IDS, Environment, Outcome
 from services.errors import AmcTuiError
+from services.settings import scrub, secret_values
 from services.state import Freshness, Loaded
+from services.text import one_line, printable
 from widgets.candidates_pane import CandidatesPane
 from widgets.dialogs import ConfirmScreen
 from widgets.pane import Pane
@@ -112,6 +114,7 @@ class AmcTuiApp(App[int]):
         self.unexpected_errors: list[BaseException] = []
         self._generation = dict.fromkeys(PANE_IDS, 0)
         self._in_flight: set[str] = set()
+        self._secrets = secret_values(env.settings)
         self._refresh_timer: Timer | None = None
 
     # Layout -------------------------------------------------------------
@@ -193,6 +196,8 @@ class AmcTuiApp(App[int]):
     ) -> None:
         """Show a toast, except in a headless snapshot, which shows state only."""
         if not self.snapshot_mode:
+            message = printable(scrub(message, self._secrets))
+            title = one_line(scrub(title, self._secrets))
             super().notify(
                 message, title=title, severity=severity, timeout=timeout, markup=markup
             )
@@ -244,7 +249,8 @@ class AmcTuiApp(App[int]):
         self._in_flight.discard(pane_id)
         source = self.env.providers[pane_id].source
         was_stale = self._state(pane_id, source).freshness.stale
-        self._show(pane_id, self._state(pane_id, source).failed(f"{title}: {message}"))
+        error = scrub(f"{title}: {message}", self._secrets)
+        self._show(pane_id, self._state(pane_id, source).failed(error))
         if not was_stale:
             self.notify(escape(message), title=escape(title), severity="warning")
 

@@ -17,7 +17,13 @@ import typer
 
 from services.clock import Clock
 from services.errors import AmcTuiError
-from services.settings import LoadedSettings, load_settings
+from services.settings import (
+    LoadedSettings,
+    Settings,
+    load_settings,
+    scrub,
+    secret_values,
+)
 
 app = typer.Typer(
     add_completion=False,
@@ -33,16 +39,26 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _setup_logging(path: str) -> None:
+class _ScrubbingFormatter(logging.Formatter):
+    """Formats records, then removes any configured secret from the line."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self.secrets = secrets
+
+    def format(self, record: logging.LogRecord) -> str:
+        return scrub(super().format(record), self.secrets)
+
+
+def _setup_logging(settings: Settings) -> None:
     """Send logs to the configured file; the terminal belongs to the UI."""
+    path = settings.log_file
     try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
     except OSError:
         handler = logging.NullHandler()
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    )
+    handler.setFormatter(_ScrubbingFormatter(secret_values(settings)))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
@@ -87,7 +103,7 @@ def main_options(
 def _run_console(loaded: LoadedSettings, *, demo: bool) -> None:
     from amc_tui.environments import build_environment  # noqa: PLC0415
 
-    _setup_logging(loaded.settings.log_file)
+    _setup_logging(loaded.settings)
     what = "the demo (private Redis, DEMO market, paper broker)" if demo else "up"
     typer.echo(f"amc-tui: starting {what}…", err=True)
     # Build the environment (the demo starts Redis and scores a market) while
@@ -141,7 +157,7 @@ def snapshot(
         raise _fail(f"--format must be one of {', '.join(FORMATS)}")
     width_height = _parse_size(size)
     settings = ctx.obj.settings
-    _setup_logging(settings.log_file)
+    _setup_logging(settings)
     try:
         env = build_environment(settings, Clock(), demo=use_demo)
         try:
@@ -150,7 +166,8 @@ def snapshot(
             env.close()
     except Exception as exc:  # noqa: BLE001 - exit 3 with one line; details in the log
         log.exception("snapshot failed")
-        raise _fail(f"snapshot failed: {exc}", EXIT_SNAPSHOT_FAILED) from None
+        line = scrub(f"snapshot failed: {exc}", secret_values(settings))
+        raise _fail(line, EXIT_SNAPSHOT_FAILED) from None
     if output is None:
         sys.stdout.write(text)
     else:
@@ -213,7 +230,7 @@ def discover(
     if fmt not in {"table", "json"}:
         raise _fail("--format must be table or json")
     settings = ctx.obj.settings
-    _setup_logging(settings.log_file)
+    _setup_logging(settings)
     try:
         result: dict[str, Any] = run_discover(
             settings,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import threading
 import time
 from datetime import UTC, datetime
@@ -18,7 +19,9 @@ from typing import Any
 from services.environment import PANE_IDS, Environment
 from services.errors import AmcTuiError
 from services.report import render_markdown, render_text
+from services.settings import scrub, secret_values
 from services.state import Freshness, Loaded
+from services.text import one_line
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +88,17 @@ def _section(loaded: Loaded[Any] | None) -> dict[str, Any]:
     return body
 
 
-def overall_status(health: dict[str, Any], queue: dict[str, Any]) -> str:
-    """Combine the health verdict with the queue: stuck jobs mean degraded."""
+def overall_status(health: dict[str, Any], sections: list[dict[str, Any]]) -> str:
+    """Combine the health verdict with the panes.
+
+    Stuck jobs, or a pane that could not load, make a healthy verdict degraded:
+    CI must never read "healthy" off a dashboard it could not fill.
+    """
     status = str(health.get("status") or "degraded")
     if status not in STATUS_RANK:
         status = "degraded"
-    if queue.get("stuck") and STATUS_RANK[status] < STATUS_RANK["degraded"]:
+    trouble = any(s.get("error") or s.get("stuck") for s in sections)
+    if trouble and STATUS_RANK[status] < STATUS_RANK["degraded"]:
         status = "degraded"
     return status
 
@@ -98,40 +106,79 @@ def overall_status(health: dict[str, Any], queue: dict[str, Any]) -> str:
 def build_snapshot(env: Environment, states: dict[str, Loaded[Any]]) -> dict[str, Any]:
     """Assemble the documented snapshot dict (see docs/snapshot.schema.json)."""
     health = _section(states.get("health"))
-    queue = _section(states.get("queue"))
+    panes = {pane_id: _section(states.get(pane_id)) for pane_id in PANE_IDS[1:]}
+    configured = [panes[p] for p in PANE_IDS[1:] if p in env.providers]
     snapshot: dict[str, Any] = {
         "schema": SCHEMA_ID,
         "generated_at": datetime.fromtimestamp(env.clock.now(), UTC).isoformat(),
         "mode": env.mode,
         "demo": env.is_demo,
-        "status": overall_status(health, queue),
+        "status": overall_status(health, configured),
         "components": health.get("components", {}),
         "reasons": health.get("reasons", []),
         "missing_routes": health.get("missing_routes", []),
         "health": health,
     }
-    for pane_id in PANE_IDS[1:]:
-        snapshot[SECTION_OF[pane_id]] = _section(states.get(pane_id))
+    for pane_id, section in panes.items():
+        snapshot[SECTION_OF[pane_id]] = section
+    failed = [
+        f"{p} pane: {panes[p]['error']}"
+        for p in PANE_IDS[1:]
+        if p in env.providers and panes[p].get("error")
+    ]
     if health.get("error"):
-        snapshot["reasons"] = [
-            f"health check failed: {health['error']}",
-            *snapshot["reasons"],
-        ]
+        failed.insert(0, f"health check failed: {health['error']}")
+    snapshot["reasons"] = [*failed, *snapshot["reasons"]]
     return snapshot
+
+
+def _one_line_strings(value: Any) -> Any:
+    """Make every string printable and single-line before it is laid out.
+
+    A job id holding a newline or an escape sequence must not forge a line of
+    the report or reach the terminal it is printed on.
+    """
+    if isinstance(value, str):
+        return one_line(value)
+    if isinstance(value, dict):
+        return {key: _one_line_strings(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_one_line_strings(item) for item in value]
+    return value
+
+
+def _finite(value: Any) -> Any:
+    """Replace NaN and ±inf (from outside data) by null: JSON has no such numbers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item) for item in value]
+    return value
 
 
 def render(
     env: Environment, states: dict[str, Loaded[Any]], fmt: str, size: tuple[int, int]
 ) -> tuple[str, int]:
     """Render the snapshot in `fmt` and return (text, exit code)."""
+    text, code = _render(env, states, fmt, size)
+    # A server may echo a key back in an error body: nothing leaves with one.
+    return scrub(text, secret_values(env.settings)), code
+
+
+def _render(
+    env: Environment, states: dict[str, Loaded[Any]], fmt: str, size: tuple[int, int]
+) -> tuple[str, int]:
     snapshot = build_snapshot(env, states)
     code = EXIT_CODES[snapshot["status"]]
     if fmt == "json":
-        return json.dumps(snapshot, indent=2, default=str) + "\n", code
+        text = json.dumps(_finite(snapshot), indent=2, default=str, allow_nan=False)
+        return text + "\n", code
     if fmt == "text":
-        return render_text(snapshot), code
+        return render_text(_one_line_strings(snapshot)), code
     if fmt == "markdown":
-        return render_markdown(snapshot), code
+        return render_markdown(_one_line_strings(snapshot)), code
     return asyncio.run(render_svg(env, states, size)), code
 
 

@@ -8,7 +8,7 @@ socket reaped while idle is replaced transparently. Blocking: call from threads.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -27,8 +27,10 @@ def connect(url: str, timeout_s: float = DEFAULT_TIMEOUT_S) -> redis.Redis:
         ConfigError: the URL asks for decoded responses, which breaks every
             RQ job read (case C06), or is not a Redis URL.
     """
-    query = parse_qs(urlsplit(url).query)
-    if query.get("decode_responses", ["false"])[0].lower() in {"1", "true", "yes"}:
+    query = parse_qs(url.partition("?")[2])
+    # redis-py reads any value but these as "on"; refuse all of them.
+    decode = query.get("decode_responses", ["false"])[0].strip().lower()
+    if decode not in {"", "0", "false", "no", "n", "f"}:
         raise ConfigError(
             "REDIS_URL sets decode_responses=true; RQ job data is binary, "
             "remove that option"

@@ -98,3 +98,11 @@ def test_urls_with_awkward_passwords_are_redacted() -> None:
     ):
         shown = redact_url(url)
         assert not any(s in shown for s in ("leak6", "a/b?c", "QPASS", ":pw@"))
+
+
+@pytest.mark.parametrize("value", ["1", "true", "yes", "on", "y", "2", "off"])
+def test_any_decoding_redis_url_is_refused(value: str) -> None:
+    from services.redis_conn import connect
+
+    with pytest.raises(ConfigError, match="decode_responses"):
+        connect(f"redis://127.0.0.1:1/0?decode_responses={value}")

@@ -25,6 +25,7 @@ from services.discovery_view import Candidate, CandidatesView, sparkline
 from services.scoring import STRATEGIES
 from widgets.dialogs import DetailScreen
 from widgets.pane import Pane
+from widgets.safe import SafeStatic, SafeTable
 
 # (label, key, sort value of a candidate)
 COLUMNS: tuple[tuple[str, str, Callable[[Candidate], Any]], ...] = (
@@ -218,11 +219,11 @@ class CandidatesPane(Pane):
         self._saved = saved
 
     def compose_body(self) -> ComposeResult:
-        yield Static("no results yet", classes="cand-provenance", markup=False)
-        yield Static("", classes="cand-warnings -empty", markup=False)
-        yield Static("", classes="cand-run -idle", markup=False)
-        yield Static("", classes="cand-filter", markup=False)
-        yield DataTable(id="candidates-table", cursor_type="row")
+        yield SafeStatic("no results yet", classes="cand-provenance", markup=False)
+        yield SafeStatic("", classes="cand-warnings -empty", markup=False)
+        yield SafeStatic("", classes="cand-run -idle", markup=False)
+        yield SafeStatic("", classes="cand-filter", markup=False)
+        yield SafeTable(id="candidates-table", cursor_type="row")
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

@@ -9,6 +9,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from services.text import one_line, printable
+
 
 class ConfirmScreen(ModalScreen[bool]):
     """Ask a yes/no question; dismisses with True only on an explicit yes.
@@ -31,7 +33,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(escape(self.question), classes="dialog-question")
+            yield Label(escape(printable(self.question)), classes="dialog-question")
             if self.require_text:
                 yield Label(f"Type {escape(self.require_text)} to confirm:")
                 yield Input(id="confirm-text")
@@ -84,9 +86,9 @@ class DetailScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog detail"):
-            yield Label(escape(self.title_text), classes="dialog-title")
+            yield Label(escape(one_line(self.title_text)), classes="dialog-title")
             with VerticalScroll():
-                yield Static(self.body, markup=False, classes="detail-body")
+                yield Static(printable(self.body), markup=False, classes="detail-body")
 
     def action_copy(self) -> None:
         """Copy the text to the clipboard (OSC 52, works over SSH)."""

@@ -18,6 +18,7 @@ from services.clock import format_age
 from services.health import ComponentStatus, HealthReport, HealthService, history_strip
 from widgets.dialogs import DetailScreen
 from widgets.pane import Pane
+from widgets.safe import SafeStatic, SafeTable
 
 COLUMNS = (
     ("Status", "status"),
@@ -102,10 +103,10 @@ class HealthPane(Pane):
         self._service = service
 
     def compose_body(self) -> ComposeResult:
-        yield Static("…", id="health-badge", markup=False)
-        yield DataTable(id="health-table", cursor_type="row")
-        yield Static("", classes="health-routes -empty", markup=False)
-        yield Static("", classes="health-reasons", markup=False)
+        yield SafeStatic("…", id="health-badge", markup=False)
+        yield SafeTable(id="health-table", cursor_type="row")
+        yield SafeStatic("", classes="health-routes -empty", markup=False)
+        yield SafeStatic("", classes="health-reasons", markup=False)
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns(*COLUMNS)

@@ -20,6 +20,7 @@ from textual.widgets import Static
 
 from services.environment import Outcome
 from services.state import Loaded
+from services.text import one_line, printable
 
 
 class Pane(Vertical, can_focus=False):
@@ -91,9 +92,9 @@ class Pane(Vertical, can_focus=False):
         if self.loaded is None:
             return
         freshness = self.loaded.freshness
-        text = escape(freshness.label(now))
+        text = escape(printable(freshness.label(now)))
         if freshness.error:
-            text += f"  [b]STALE[/b]: {escape(freshness.error)}"
+            text += f"  [b]STALE[/b]: {escape(one_line(freshness.error))}"
         self.query_one(".pane-status", Static).update(text)
         self.border_subtitle = "STALE" if freshness.stale else ""
 

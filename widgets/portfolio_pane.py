@@ -22,6 +22,7 @@ from services.portfolio import BANNERS, PortfolioService, PortfolioView
 from widgets.dialogs import ConfirmScreen, DetailScreen
 from widgets.order_entry import OrderEntryScreen, OrderTicket
 from widgets.pane import Pane
+from widgets.safe import SafeStatic, SafeTable
 
 POSITION_COLUMNS = (
     ("symbol", "Symbol"),
@@ -201,12 +202,12 @@ class PortfolioPane(Pane):
         self.service = service
 
     def compose_body(self) -> ComposeResult:
-        yield Static("", id="portfolio-banner", markup=False)
-        yield Static("", id="portfolio-account", markup=False)
-        yield Static("", id="portfolio-notice", markup=False)
-        yield DataTable(id="positions", cursor_type="row", zebra_stripes=True)
+        yield SafeStatic("", id="portfolio-banner", markup=False)
+        yield SafeStatic("", id="portfolio-account", markup=False)
+        yield SafeStatic("", id="portfolio-notice", markup=False)
+        yield SafeTable(id="positions", cursor_type="row", zebra_stripes=True)
         yield Label("Open orders", classes="portfolio-subtitle")
-        yield DataTable(id="orders", cursor_type="row")
+        yield SafeTable(id="orders", cursor_type="row")
 
     def on_mount(self) -> None:
         positions = self.query_one("#positions", DataTable)

@@ -21,6 +21,7 @@ from services.queue import QueueService
 from services.queue_view import JobRow, QueueCounts, QueueView, Storm
 from widgets.dialogs import DetailScreen
 from widgets.pane import Pane
+from widgets.safe import SafeStatic, SafeTable
 
 COLUMNS = (
     ("Job id", "id"),
@@ -153,15 +154,15 @@ class QueuePane(Pane):
         self._service = service
 
     def compose_body(self) -> ComposeResult:
-        yield Static("", classes="queue-counts", markup=False)
-        yield Static("", classes="queue-workers", markup=False)
+        yield SafeStatic("", classes="queue-counts", markup=False)
+        yield SafeStatic("", classes="queue-workers", markup=False)
         yield Input(
             placeholder="filter: id, function, status, error class",
             id="queue-filter",
             disabled=True,
         )
-        yield DataTable(id="queue-table", cursor_type="row")
-        yield Static("", classes="queue-failed -empty", markup=False)
+        yield SafeTable(id="queue-table", cursor_type="row")
+        yield SafeStatic("", classes="queue-failed -empty", markup=False)
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns(*COLUMNS)

@@ -33,6 +33,7 @@ from services.squeeze import (
 )
 from widgets.dialogs import DetailScreen
 from widgets.pane import Pane
+from widgets.safe import SafeStatic, SafeTable
 
 COLUMNS = (
     ("Symbol", "symbol"),
@@ -144,9 +145,9 @@ class SqueezePane(Pane):
         self._service = service
 
     def compose_body(self) -> ComposeResult:
-        yield Static("", classes="squeeze-summary", markup=False)
-        yield DataTable(id="squeeze-table", cursor_type="row")
-        yield Static("", classes="squeeze-api -empty", markup=False)
+        yield SafeStatic("", classes="squeeze-summary", markup=False)
+        yield SafeTable(id="squeeze-table", cursor_type="row")
+        yield SafeStatic("", classes="squeeze-api -empty", markup=False)
 
     def on_mount(self) -> None:
         self.query_one(DataTable).add_columns(*COLUMNS)
