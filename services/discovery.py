@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -375,7 +376,8 @@ class DiscoveryService:
             return None
         return RunInfo(
             str(status.get("job_id", "?")), str(status.get("status", "?")),
-            int(status.get("progress") or 0), float(status.get("elapsed_seconds") or 0),
+            int(_float(status.get("progress")) or 0),
+            _float(status.get("elapsed_seconds")) or 0.0,
             str(status.get("runner") or "rq"), str(status.get("message") or ""),
         )  # fmt: skip
 
@@ -742,7 +744,14 @@ def _text(value: Any) -> str:
 
 
 def _float(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) else None
+    """A finite float from a JSON value, or None (text, bool, NaN, huge ints)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _status_active(status: dict[str, Any] | None) -> bool:

@@ -23,7 +23,10 @@ def _num(value: Any) -> float | None:
     """Return a finite float, or None for missing, text or ±inf/NaN."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # a 400-digit integer from another writer
+        return None
     return number if math.isfinite(number) else None
 
 
@@ -86,7 +89,7 @@ class Candidate:
         raw = item.get("component_scores")
         parts = raw.items() if isinstance(raw, Mapping) else ()
         return cls(
-            symbol=str(item.get("symbol", "?")),
+            symbol=str(item.get("symbol") or "?"),
             score=candidate_score(item),
             action=str(item.get("action") or item.get("action_tag") or "?"),
             confidence=str(item.get("confidence") or ""),

@@ -85,11 +85,24 @@ class _SafeUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
+# A job payload or traceback larger than this when inflated is not shown: a small
+# compressed field could otherwise expand to gigabytes (a zip bomb).
+MAX_INFLATED = 1 << 20
+
+
+class PayloadTooLarge(ValueError):
+    """A compressed field inflates past `MAX_INFLATED`."""
+
+
 def _inflate(raw: bytes) -> bytes:
+    inflater = zlib.decompressobj()
     try:
-        return zlib.decompress(raw)
+        data = inflater.decompress(raw, MAX_INFLATED)
     except zlib.error:
         return raw
+    if inflater.unconsumed_tail:
+        raise PayloadTooLarge(f"inflates past {MAX_INFLATED // 1024} KiB; not shown")
+    return data
 
 
 def _loads(raw: bytes, serializer: str) -> Any:
@@ -121,7 +134,7 @@ def decode_payload(raw: bytes | None, serializer: str = "pickle") -> Payload:
     try:
         value = _loads(_inflate(raw), serializer)
         func, _instance, args, kwargs = value
-    except PayloadError as exc:
+    except (PayloadError, PayloadTooLarge) as exc:
         return Payload(UNDECODABLE, error=str(exc))
     except (TypeError, ValueError):
         return Payload(UNDECODABLE, error="payload is not rq's (function, args) tuple")
@@ -172,7 +185,12 @@ def text(raw: Any) -> str:
 
 def inflate_text(raw: bytes | None) -> str:
     """Decode a zlib-compressed text field (rq's `exc_info`), or plain text."""
-    return "" if not raw else text(_inflate(raw))
+    if not raw:
+        return ""
+    try:
+        return text(_inflate(raw))
+    except PayloadTooLarge as exc:
+        return f"<{exc}>"
 
 
 def result_exc_text(encoded: bytes | None) -> str:

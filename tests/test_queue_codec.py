@@ -113,3 +113,14 @@ def test_running_past_timeout(redis_url: str, redis_client: redis.Redis):
     redis_client.zadd("rq:wip:default", {"LONG:e": time.time() + 60})
     with service(redis_url) as svc:
         assert row_by_id(svc.load(), "LONG").reason == "running past its timeout (3m)"
+
+
+def test_a_zip_bomb_payload_is_refused_not_inflated() -> None:
+    import zlib
+
+    from services.rq_codec import decode_payload, inflate_text
+
+    bomb = zlib.compress(b"\0" * (64 << 20))
+    payload = decode_payload(bomb)
+    assert payload.error and "not shown" in payload.error
+    assert "not shown" in inflate_text(bomb)
