@@ -58,4 +58,10 @@ def describe_failure(exc: BaseException, url: str) -> RedisUnavailable:
         return RedisUnavailable(f"{where} refused the credentials", title="Redis auth")
     if isinstance(exc, redis.ConnectionError):
         return RedisUnavailable(f"{where} is unreachable; reconnecting")
+    if isinstance(exc, redis.ResponseError) and "WRONGTYPE" in str(exc):
+        return RedisUnavailable(
+            f"a key in {where} holds the wrong type (WRONGTYPE): written by another "
+            "program or version; the pane cannot read it",
+            title="Redis data",
+        )
     return RedisUnavailable(f"{where} answered with an error: {type(exc).__name__}")
