@@ -131,6 +131,9 @@ def api_health_check(health: ApiResult) -> Check:
     missing_env = env.get("missing") if isinstance(env, dict) else None
     if isinstance(missing_env, list) and missing_env:
         evidence.append("env missing: " + ", ".join(str(m) for m in missing_env))
+    if health.value("status") not in ("healthy", "degraded", "error"):
+        # Not the AMC health shape: a proxy, a login page or another service.
+        return Check("warn", "/health answered without an AMC status", tuple(evidence))
     if health.status == 200 and not broken:
         return Check("ok", f"healthy ({health.elapsed_ms:.0f} ms)", tuple(evidence))
     what = ", ".join(broken) or "no component detail"
