@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.widgets import DataTable
 
 from amc_tui.app import AmcTuiApp
 from services.environment import PANE_IDS, Environment, Outcome
@@ -287,9 +288,9 @@ async def test_filter_box_never_traps_the_keys(env: Environment) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, app.all_loaded)
         await pilot.press("2", "slash", "a", "escape")
-        assert type(app.focused).__name__ == "DataTable"
+        assert isinstance(app.focused, DataTable)
         await pilot.press("3", "2")
-        assert type(app.focused).__name__ == "DataTable"
+        assert isinstance(app.focused, DataTable)
         assert app.active_pane == "queue"
 
 
