@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from services.clock import Clock
-from services.demo_market import DemoMarket
 from services.discovery import DiscoveryService
+from services.discovery_jobs import build_market
 from services.discovery_run import run_discovery
 from services.errors import ConfigError, DiscoveryError
-from services.market_data import MarketSource, PolygonMarket
+from services.market_data import MarketSource
 from services.scoring import STRATEGIES
-from services.settings import Settings, state_dir
+from services.settings import Settings
 
 TABLE_COLUMNS = (
     ("symbol", 7),
@@ -22,19 +22,6 @@ TABLE_COLUMNS = (
     ("volume_surge", 12),
     ("thesis", 0),
 )
-
-
-def _market(settings: Settings, demo: bool) -> MarketSource:
-    if demo:
-        return DemoMarket()
-    if settings.polygon_api_key is None:
-        raise ConfigError("discover needs POLYGON_API_KEY, or use --demo")
-    return PolygonMarket(
-        settings.polygon_api_key.get_secret_value(),
-        settings.polygon_base_url,
-        settings.polygon_calls_per_minute,
-        cache_dir=state_dir() / "bars",
-    )
 
 
 def run_discover(
@@ -48,7 +35,7 @@ def run_discover(
     if strategy not in STRATEGIES:
         raise ConfigError(f"unknown strategy {strategy!r}; use {', '.join(STRATEGIES)}")
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
-    market = _market(settings, demo)
+    market = build_market("demo" if demo else "live", settings=settings)
     if enqueue:
         return _enqueue(redis_url, market, strategy, limit, settings.discovery_queue)
     target = None if demo else redis_url

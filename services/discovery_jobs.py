@@ -24,7 +24,7 @@ from services.discovery_run import new_job_id, run_discovery
 from services.errors import ConfigError, DiscoveryError
 from services.market_data import BAR_COLUMNS, REFERENCE_COLUMNS, MarketSource
 from services.scoring import score_universe
-from services.settings import load_settings, state_dir
+from services.settings import Settings, load_settings, state_dir
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,10 @@ def shard_result_key(run_id: str, shard: int) -> str:
     return f"amc:tui:fanout:{run_id}:result:{shard}"
 
 
-def build_market(kind: str, clock: Clock | None = None) -> MarketSource:
-    """Build the market an RQ job runs on: "demo" or "live" (from settings).
+def build_market(
+    kind: str, clock: Clock | None = None, settings: Settings | None = None
+) -> MarketSource:
+    """Build a market: "demo", or "live" from `settings` (else the environment).
 
     Raises:
         ConfigError: "live" without POLYGON_API_KEY, or an unknown kind.
@@ -55,9 +57,9 @@ def build_market(kind: str, clock: Clock | None = None) -> MarketSource:
         return DemoMarket()
     if kind != "live":
         raise ConfigError(f"unknown market {kind!r}; use demo or live")
-    settings = load_settings().settings
+    settings = settings or load_settings().settings
     if settings.polygon_api_key is None:
-        raise ConfigError("POLYGON_API_KEY is not set on the worker")
+        raise ConfigError("POLYGON_API_KEY is not set (or use the demo market)")
     return PolygonMarket(
         settings.polygon_api_key.get_secret_value(),
         settings.polygon_base_url,

@@ -28,21 +28,12 @@ from urllib3.util.retry import Retry
 
 from services.clock import Clock
 from services.errors import PolygonError
+from services.market_data import REFERENCE_COLUMNS as MARKET_REFERENCE_COLUMNS
 
 log = logging.getLogger(__name__)
 
-REFERENCE_COLUMNS = (
-    "name",
-    "type",
-    "float_shares",
-    "float_is_proxy",
-    "shares_outstanding",
-    "short_interest",
-    "days_to_cover",
-    "borrow_fee",
-    "utilization",
-    "short_volume_ratio",
-)
+# The shared reference frame, plus the short-volume ratio this adapter reads.
+REFERENCE_COLUMNS = (*MARKET_REFERENCE_COLUMNS, "short_volume_ratio")
 NUMERIC_COLUMNS = tuple(
     c for c in REFERENCE_COLUMNS if c not in {"name", "type", "float_is_proxy"}
 )
