@@ -257,8 +257,8 @@ def to_candidate_dict(row: pd.Series, strategy: str) -> dict[str, Any]:
     """Render one scored row as the real system's candidate JSON object.
 
     For `bms` this is the RealBMSEngine shape (contract §2.4); every strategy adds
-    `score` (0–100), `strategy`, and the true `change_pct` and `rel_vol`. NaN
-    becomes None so the result is JSON-able.
+    `score` (0–100), `strategy`, the true `change_pct` and `rel_vol`, and
+    `short_interest` and `float_shares`. NaN becomes None so it is JSON-able.
 
     Raises:
         ValueError: For an unknown strategy.
@@ -274,8 +274,9 @@ def to_candidate_dict(row: pd.Series, strategy: str) -> dict[str, Any]:
     item["score"] = ex.num(row["score"])
     item["strategy"] = strategy
     # True close-to-close change and relative volume next to the BMS proxies
-    # (momentum_1d, volume_surge), so every pane shows the same figures.
-    for column in ("change_pct", "rel_vol"):
+    # (momentum_1d, volume_surge), so every pane shows the same figures; short
+    # interest and float where the reference data knows them (None otherwise).
+    for column in ("change_pct", "rel_vol", "short_interest", "float_shares"):
         if column in row.index:
             item.setdefault(column, ex.num(row[column]))
     return item

@@ -232,6 +232,8 @@ def test_candidate_dict_has_the_production_shape() -> None:
         "strategy",
         "change_pct",
         "rel_vol",
+        "short_interest",
+        "float_shares",
     }
     assert set(item["component_scores"]) == {
         "volume_surge",
