@@ -204,6 +204,7 @@ class HealthService:
         self._lock = threading.Lock()
         self._redis: redis.Redis | None = None
         self._own_loop: BackgroundLoop | None = None
+        self._pending: dict[str, asyncio.Future[Check]] = {}
 
     def load(self) -> HealthReport:
         """Check every component concurrently and return the report.
@@ -240,12 +241,16 @@ class HealthService:
     async def _check_all(self) -> list[tuple[str, Check, float | None]]:
         jobs = {
             "AMC API": self._check_api,
-            "Redis": self._blocking(self._check_redis),
-            "Workers": self._blocking(self._check_workers),
-            "Queue SLA": self._blocking(self._check_queue_sla),
+            "Redis": self._blocking("Redis", self._check_redis),
+            "Workers": self._blocking("Workers", self._check_workers),
+            "Queue SLA": self._blocking("Queue SLA", self._check_queue_sla),
             "Discovery": self._check_discovery,
-            "Polygon": self._blocking(self._probe(self._polygon, "POLYGON_API_KEY")),
-            "Alpaca": self._blocking(self._probe(self._alpaca, "ALPACA_API_KEY")),
+            "Polygon": self._blocking(
+                "Polygon", self._probe(self._polygon, "POLYGON_API_KEY")
+            ),
+            "Alpaca": self._blocking(
+                "Alpaca", self._probe(self._alpaca, "ALPACA_API_KEY")
+            ),
         }
         return list(await asyncio.gather(*(self._timed(n, f) for n, f in jobs.items())))
 
@@ -267,8 +272,26 @@ class HealthService:
             return name, result, None
         return name, result, (time.perf_counter() - started) * 1000
 
-    def _blocking(self, fn: Callable[[], Check]) -> Callable[[], Any]:
-        return lambda: asyncio.to_thread(fn)
+    def _blocking(self, name: str, fn: Callable[[], Check]) -> Callable[[], Any]:
+        """Run `fn` on a thread, at most one at a time per component.
+
+        A server that trickles bytes can hold a thread far past the deadline;
+        starting another each refresh would exhaust the pool and make every
+        component fail. While one is still out, the check says so instead.
+        """
+
+        async def run() -> Check:
+            previous = self._pending.get(name)
+            if previous is not None and not previous.done():
+                return Check("fail", "previous check still waiting for an answer")
+            loop = asyncio.get_running_loop()
+            future = loop.run_in_executor(None, fn)
+            self._pending[name] = future
+            # Shielded: the deadline abandons the wait, not the thread's future,
+            # so `done()` above tells when the thread really finished.
+            return await asyncio.shield(future)
+
+        return run
 
     def _report(self, checked: list[tuple[str, Check, float | None]]) -> HealthReport:
         now = self._clock.now()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -624,3 +625,25 @@ def test_a_worker_hash_with_a_two_hour_old_heartbeat_is_presumed_dead(
     assert any(
         "w1: busy, presumed dead (no heartbeat for 2h)" in e for e in workers.evidence
     )
+
+
+def test_a_hanging_probe_never_starves_the_other_checks(redis_url: str) -> None:
+    release = threading.Event()
+
+    def hanging() -> Check:
+        release.wait(20)
+        return Check("ok", "late")
+
+    service = HealthService(
+        Settings(), Clock(), redis_url, None, polygon_check=hanging, deadline_s=0.3
+    )
+    try:
+        for _ in range(10):
+            report = service.load()
+        assert report.component("Redis").status == "ok"
+        polygon = report.component("Polygon")
+        assert polygon.status == "fail"
+        assert "previous check still waiting" in polygon.detail
+    finally:
+        release.set()
+        service.close()
