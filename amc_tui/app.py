@@ -56,7 +56,9 @@ class DashboardScreen(Screen[None]):
     """The default screen; it tells the app when the terminal changes size."""
 
     def on_resize(self) -> None:
-        self.app.call_after_refresh(self.app._apply_layout)  # type: ignore[attr-defined]
+        app = self.app
+        if isinstance(app, AmcTuiApp):
+            app.call_after_refresh(app.apply_layout)
 
 
 class AmcTuiApp(App[int]):
@@ -131,7 +133,7 @@ class AmcTuiApp(App[int]):
 
     def on_mount(self) -> None:
         self.title = f"amc-tui · {self.env.mode.upper()}"
-        self._apply_layout()
+        self.apply_layout()
         self.set_interval(1.0, self._tick_ages)
         if self.states:
             for pane_id, loaded in self.states.items():
@@ -147,7 +149,7 @@ class AmcTuiApp(App[int]):
     def get_default_screen(self) -> Screen[Any]:
         return DashboardScreen()
 
-    def _apply_layout(self) -> None:
+    def apply_layout(self) -> None:
         width, height = self.size
         small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
         narrow = width < WIDE_SIZE[0] or height < WIDE_SIZE[1]
@@ -180,7 +182,7 @@ class AmcTuiApp(App[int]):
         self.query_one("#banner", Static).update(self._banner_text())
 
     def watch_zoomed(self) -> None:
-        self._apply_layout()
+        self.apply_layout()
 
     def watch_active_pane(self) -> None:
         self._update_tabs()

@@ -150,24 +150,24 @@ def snapshot(
     ] = False,
 ) -> None:
     """Render the dashboard headless; exit 0 healthy, 1 degraded, 2 down, 3 failed."""
+    from amc_tui import snapshot as shot  # noqa: PLC0415 - Textual only when needed
     from amc_tui.environments import build_environment  # noqa: PLC0415
-    from amc_tui.snapshot import EXIT_SNAPSHOT_FAILED, FORMATS, collect, render  # noqa: PLC0415
 
-    if fmt not in FORMATS:
-        raise _fail(f"--format must be one of {', '.join(FORMATS)}")
+    if fmt not in shot.FORMATS:
+        raise _fail(f"--format must be one of {', '.join(shot.FORMATS)}")
     width_height = _parse_size(size)
     settings = ctx.obj.settings
     _setup_logging(settings)
     try:
         env = build_environment(settings, Clock(), demo=use_demo)
         try:
-            text, code = render(env, collect(env, timeout), fmt, width_height)
+            text, code = shot.render(env, shot.collect(env, timeout), fmt, width_height)
         finally:
             env.close()
     except Exception as exc:  # noqa: BLE001 - exit 3 with one line; details in the log
         log.exception("snapshot failed")
         line = scrub(f"snapshot failed: {exc}", secret_values(settings))
-        raise _fail(line, EXIT_SNAPSHOT_FAILED) from None
+        raise _fail(line, shot.EXIT_SNAPSHOT_FAILED) from None
     if output is None:
         sys.stdout.write(text)
     else:

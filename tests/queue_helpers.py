@@ -43,7 +43,8 @@ def job_hash(
 
 def put_job(client: redis.Redis, job_id: str, **kwargs: object) -> None:
     """Write `rq:job:<job_id>` (see `job_hash` for the arguments)."""
-    client.hset(f"rq:job:{job_id}", mapping=job_hash(job_id, **kwargs))  # type: ignore[arg-type]
+    fields = job_hash(job_id, **kwargs)  # type: ignore[arg-type]
+    client.hset(f"rq:job:{job_id}", mapping=fields)
 
 
 def snapshot(client: redis.Redis) -> dict[bytes, tuple[bytes | None, int]]:
