@@ -13,7 +13,6 @@ import logging
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
 import httpx
@@ -21,6 +20,8 @@ import redis
 
 from services.amc_api import ApiResult, snippet
 from services.clock import format_age
+from services.rq_codec import parse_time as rq_time
+from services.rq_codec import text
 
 log = logging.getLogger(__name__)
 
@@ -85,28 +86,16 @@ class Check:
 
 
 def _text(raw: bytes | str | None) -> str | None:
-    if raw is None:
-        return None
-    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    return text(raw) if raw is not None else None
 
 
 def parse_time(raw: bytes | str | None) -> float | None:
     """Parse an RQ timestamp (ISO, "Z" or naive UTC) or epoch seconds."""
-    text = _text(raw)
-    if not text:
-        return None
-    text = text.strip()
+    value = text(raw).strip()
     try:
-        return float(text)
+        return float(value) if value else None
     except ValueError:
-        pass
-    try:
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.timestamp()
+        return rq_time(value.encode())
 
 
 # ---------------------------------------------------------------- AMC API
