@@ -37,6 +37,7 @@ from services.discovery_jobs import (
 from services.discovery_run import (
     BARS_DAYS,
     ENVELOPE_KEY,
+    ENVELOPE_TTL_S,
     LOCK_KEY,
     STATUS_KEY,
     DiscoveryLock,
@@ -153,6 +154,7 @@ class DiscoveryService:
         self._scored: dict[str, pd.DataFrame] = {}
         self._comparison: StrategyComparison | None = None
         self._no_worker_since: float | None = None
+        self._lock_held = False
         self._extra_warnings: tuple[str, ...] = ()
         self._corrupt = False
 
@@ -209,6 +211,7 @@ class DiscoveryService:
             envelope, status, workers, lock = None, None, (), None
             redis_warning = f"{exc.message}: showing this console's last result"
         self._track_workers(workers, now)
+        self._lock_held = lock is not None
         mine = self._last.envelope if self._last is not None else None
         from_memory = envelope is None and mine is not None
         envelope = envelope if envelope is not None else mine
@@ -480,25 +483,35 @@ class DiscoveryService:
             job_id = f"{base}_{n}"
         return job_id
 
-    def auto_run_due(self, grace_s: float | None = None) -> bool:
+    def auto_run_due(
+        self, view: CandidatesView | None = None, grace_s: float | None = None
+    ) -> bool:
         """True when the app should run discovery in-process now.
 
         That is: no live worker for at least the grace period (or no Redis at
-        all), no run going, and no cached envelope to show.
+        all), no run going, no lock held elsewhere, and no cached envelope to
+        show. Pass the view just loaded to decide without reading Redis again.
         """
         if self.market is None or self._running.locked():
             return False
         grace = self.grace_s if grace_s is None else grace_s
-        try:
-            view = self.load()
-        except AmcTuiError:
-            return False
-        if view.generated_at is not None or view.workers:
+        if view is None:
+            try:
+                view = self.load()
+            except AmcTuiError:
+                return False
+        # A result older than the envelope's TTL is what the AMC API no longer
+        # serves: it is due for a new run, even if this console still shows it.
+        now = self.clock.now()
+        fresh = (
+            view.generated_at is not None and now - view.generated_at < ENVELOPE_TTL_S
+        )
+        if fresh or view.workers or self._lock_held:
             return False
         if self.redis_url is None:
             return True
         since = self._no_worker_since
-        return since is not None and self.clock.now() - since >= grace
+        return since is not None and now - since >= grace
 
     # -- fan-out ----------------------------------------------------------
 

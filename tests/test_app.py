@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from textual.widgets import DataTable
 
 from amc_tui.app import AmcTuiApp
+from services.clock import Clock
 from services.environment import PANE_IDS, Environment, Outcome
 from services.errors import RedisUnavailable
-from tests.support.dashboard import demo_env, wait_until
+from tests.support.dashboard import FROZEN_AT, demo_env, wait_until
 from widgets.pane import Pane
 
 
@@ -323,4 +325,45 @@ async def test_polling_survives_the_command_palette(tmp_path: Path) -> None:
             before = counter.calls
             await wait_until(pilot, lambda: counter.calls >= before + 2)
     finally:
+        env.close()
+
+
+class MovableClock(Clock):
+    """A clock the test moves by hand."""
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+    def now(self) -> float:
+        return self.at
+
+
+@pytest.mark.parametrize("read_only", [False, True])
+async def test_discovery_runs_in_process_when_workers_stay_down(
+    tmp_path: Path, read_only: bool
+) -> None:
+    clock = MovableClock(FROZEN_AT)
+    env = demo_env(tmp_path, clock, inprocess_grace_s=0, read_only=read_only)
+    client = redis.Redis.from_url(env.services["queue"]._url)
+    # Eleven minutes on: the cache expired and the leftover lock with it.
+    clock.at += 660
+    client.delete("amc:discovery:candidates:v2", "discovery_job_lock")
+    app = AmcTuiApp(env)
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            await wait_until(pilot, app.all_loaded)
+            if read_only:
+                await pilot.pause(1.0)
+                assert not client.exists("amc:discovery:candidates:v2")
+            else:
+                await wait_until(
+                    pilot, lambda: bool(client.exists("amc:discovery:candidates:v2"))
+                )
+                await pilot.press("r")
+                await wait_until(
+                    pilot,
+                    lambda: app.states["candidates"].data.generated_at == clock.at,
+                )
+    finally:
+        client.close()
         env.close()

@@ -245,9 +245,24 @@ class CandidatesPane(Pane):
         run.set_class(data.run is None or not data.run.active, "-idle")
         self._render_table()
         self._show_filter_line()
+        self._run_if_workers_down(data)
         if self._want_comparison and data.comparison is not None:
             self._want_comparison = False
             self._open_comparison()
+
+    def _run_if_workers_down(self, data: CandidatesView) -> None:
+        """Run discovery here when no worker has served the queue for the grace.
+
+        Read-only consoles never start a run: it writes the shared envelope.
+        """
+        service = self._service
+        if service is None or getattr(self.app, "read_only", False):
+            return
+        if service.auto_run_due(data):
+            self.request(
+                f"Run discovery in-process: no live worker on {service.queue}",
+                service.run_in_process,
+            )
 
     def tick(self, now: float) -> None:
         """Also age the provenance line ("generated … (42s ago)") between loads."""

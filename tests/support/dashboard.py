@@ -18,7 +18,7 @@ from services.clock import FrozenClock
 from services.environment import Environment
 from services.health import HealthReport
 from services.settings import load_settings
-from services.state import Loaded
+from services.state import Freshness, Loaded
 
 # 2025-09-12 19:05 UTC, an hour into the incident of the report.
 FROZEN_AT = 1757703929.0 + 3600
@@ -81,12 +81,6 @@ def frozen_states(env: Environment) -> dict[str, Loaded[Any]]:
         data = provider.load()
         if isinstance(data, HealthReport):
             data = steady_health(data)
-        empty: Loaded[Any] = Loaded(None, _freshness(provider.source))
+        empty: Loaded[Any] = Loaded(None, Freshness(provider.source))
         states[pane_id] = empty.succeeded(data, env.clock.now() - 3)
     return states
-
-
-def _freshness(source: str) -> Any:
-    from services.state import Freshness  # noqa: PLC0415
-
-    return Freshness(source)
