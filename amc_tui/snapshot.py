@@ -13,6 +13,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -132,29 +133,25 @@ def build_snapshot(env: Environment, states: dict[str, Loaded[Any]]) -> dict[str
     return snapshot
 
 
-def _one_line_strings(value: Any) -> Any:
-    """Make every string printable and single-line before it is laid out.
-
-    A job id holding a newline or an escape sequence must not forge a line of
-    the report or reach the terminal it is printed on.
-    """
-    if isinstance(value, str):
-        return one_line(value)
+def _map_leaves(value: Any, leaf: Callable[[Any], Any]) -> Any:
+    """Apply `leaf` to every non-container value of a snapshot dict."""
     if isinstance(value, dict):
-        return {key: _one_line_strings(item) for key, item in value.items()}
+        return {key: _map_leaves(item, leaf) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_one_line_strings(item) for item in value]
-    return value
+        return [_map_leaves(item, leaf) for item in value]
+    return leaf(value)
+
+
+def _one_line(value: Any) -> Any:
+    """Strings printable and single-line: a job id with a newline or an escape
+    sequence must not forge a report line or reach the terminal it prints on."""
+    return one_line(value) if isinstance(value, str) else value
 
 
 def _finite(value: Any) -> Any:
-    """Replace NaN and ±inf (from outside data) by null: JSON has no such numbers."""
+    """NaN and ±inf (from outside data) become null: JSON has no such numbers."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(item) for item in value]
     return value
 
 
@@ -173,12 +170,14 @@ def _render(
     snapshot = build_snapshot(env, states)
     code = EXIT_CODES[snapshot["status"]]
     if fmt == "json":
-        text = json.dumps(_finite(snapshot), indent=2, default=str, allow_nan=False)
+        text = json.dumps(
+            _map_leaves(snapshot, _finite), indent=2, default=str, allow_nan=False
+        )
         return text + "\n", code
     if fmt == "text":
-        return render_text(_one_line_strings(snapshot)), code
+        return render_text(_map_leaves(snapshot, _one_line)), code
     if fmt == "markdown":
-        return render_markdown(_one_line_strings(snapshot)), code
+        return render_markdown(_map_leaves(snapshot, _one_line)), code
     return asyncio.run(render_svg(env, states, size)), code
 
 
